@@ -1,0 +1,1 @@
+"""Contrastive Learning in Practice: the course library."""

@@ -1,0 +1,78 @@
+"""Run profiles: how big every experiment in the course is.
+
+Each notebook reads its settings from one profile, chosen by ``CLR_PROFILE``:
+
+* ``smoke``: seconds per notebook on 2 CPU cores, for CI (tiny subsets, one or two epochs);
+* ``book``: the outputs stored in the notebooks and rendered in the book, produced on a
+  2-core CPU in at most about 25 minutes per notebook;
+* ``full``: published-scale settings for a GPU (for example in Colab).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+ENV_VAR = "CLR_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The settings one profile fixes; every field is read by the notebooks and the CLI."""
+
+    name: str
+    hardware: str  # what the profile is meant for, printed next to its numbers
+    encoder: str  # a name from clr_lib.models.ENCODERS
+    epochs: int  # self-supervised pretraining epochs
+    batch_size: int
+    train_size: int | None  # training images used (class-balanced subset); None = all 50,000
+    test_size: int | None  # test images used for evaluation; None = all 10,000
+    supervised_epochs: int  # epochs of the supervised baselines and the siamese model
+    knn_k: int = 200
+    knn_temperature: float = 0.1
+
+    def replace(self, **changes) -> "Profile":
+        """A copy with some settings changed, e.g. ``profile.replace(epochs=2)``."""
+        return dataclasses.replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", hardware="any CPU, seconds (CI)", encoder="small_cnn", epochs=1,
+        batch_size=64, train_size=512, test_size=256, supervised_epochs=1, knn_k=20,
+    ),
+    "book": Profile(
+        name="book", hardware="2-core CPU, minutes", encoder="small_cnn", epochs=10,
+        batch_size=256, train_size=None, test_size=None, supervised_epochs=10,
+    ),
+    "full": Profile(
+        name="full", hardware="one GPU, hours", encoder="resnet18_cifar", epochs=200,
+        batch_size=512, train_size=None, test_size=None, supervised_epochs=100,
+    ),
+}
+
+
+def _gpu_available() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the profile called ``name``, else ``$CLR_PROFILE``, else ``full`` on a GPU and ``book`` otherwise.
+
+    >>> get_profile("smoke").epochs
+    1
+    """
+    chosen = name if name is not None else os.environ.get(ENV_VAR, "").strip() or None
+    if chosen is None:
+        return PROFILES["full" if _gpu_available() else "book"]
+    key = chosen.strip().lower()
+    if key not in PROFILES:
+        source = "get_profile()" if name is not None else f"the environment variable {ENV_VAR}"
+        raise ValueError(
+            f"Unknown profile {chosen!r} from {source}; valid profiles are "
+            f"{', '.join(PROFILES)}. For example: export {ENV_VAR}=smoke"
+        )
+    return PROFILES[key]

@@ -1,0 +1,142 @@
+"""Encoders and heads.
+
+Encoders map a batch of images ``(N, H, W, 3)`` on the 0..255 scale, uint8 or float, to
+feature vectors ``(N, D)``: they scale and normalise pixels themselves, so a notebook can
+feed them raw CIFAR-10 arrays. Heads are small MLPs put on top during pretraining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+from keras import layers
+
+# CIFAR-10 per-channel pixel statistics on the 0..1 scale (Krizhevsky 2009 training set).
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+def _pixels(input_shape: tuple[int, int, int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """An image input and its standardised float version."""
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = layers.Normalization(
+        mean=[255 * m for m in CIFAR_MEAN], variance=[(255 * s) ** 2 for s in CIFAR_STD], name="standardize"
+    )(inputs)
+    return inputs, x
+
+
+def _batch_norm(synchronized: bool, name: str | None = None) -> layers.Layer:
+    return layers.BatchNormalization(synchronized=synchronized, name=name)
+
+
+def _conv_bn_relu(x, filters: int, strides: int = 1, sync_bn: bool = False, name: str = ""):
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}conv")(x)
+    x = _batch_norm(sync_bn, name=f"{name}bn")(x)
+    return layers.ReLU(name=f"{name}relu")(x)
+
+
+def small_cnn(
+    widths: Sequence[int] = (32, 64, 128, 256),
+    convs_per_stage: int = 1,
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    sync_batch_norm: bool = False,
+) -> keras.Model:
+    """A plain VGG-style CNN, fast on a CPU: per stage ``convs_per_stage`` x (3x3 conv, BN, ReLU),
+    then 2x2 max-pooling between stages, global average pooling at the end.
+
+    Output: ``(N, widths[-1])`` features.
+    """
+    inputs, x = _pixels(input_shape)
+    for stage, width in enumerate(widths):
+        if stage:
+            x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)
+        for i in range(convs_per_stage):
+            x = _conv_bn_relu(x, width, sync_bn=sync_batch_norm, name=f"stage{stage}_{i}_")
+    outputs = layers.GlobalAveragePooling2D(name="features")(x)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def _basic_block(x, filters: int, strides: int, sync_bn: bool, name: str):
+    """He et al. 2016's basic residual block: two 3x3 convs, projection shortcut when the shape changes."""
+    shortcut = x
+    y = _conv_bn_relu(x, filters, strides, sync_bn, name=f"{name}a_")
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}b_conv")(y)
+    y = _batch_norm(sync_bn, name=f"{name}b_bn")(y)
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}proj_conv")(x)
+        shortcut = _batch_norm(sync_bn, name=f"{name}proj_bn")(shortcut)
+    return layers.ReLU(name=f"{name}out")(layers.Add(name=f"{name}add")([shortcut, y]))
+
+
+def resnet18_cifar(
+    width: int = 64,
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    sync_batch_norm: bool = False,
+) -> keras.Model:
+    """ResNet-18 with the CIFAR stem: a 3x3 stride-1 first convolution and no max-pool.
+
+    Four stages of two basic blocks, ``width * (1, 2, 4, 8)`` channels (``width=64`` is the
+    standard 11.2M-parameter network; smaller widths give a slim ResNet for CPUs).
+    Output: ``(N, 8 * width)`` features.
+    """
+    inputs, x = _pixels(input_shape)
+    x = _conv_bn_relu(x, width, sync_bn=sync_batch_norm, name="stem_")
+    for stage, multiplier in enumerate((1, 2, 4, 8)):
+        for block in range(2):
+            strides = 2 if stage and not block else 1
+            x = _basic_block(x, width * multiplier, strides, sync_batch_norm, name=f"stage{stage}_{block}_")
+    outputs = layers.GlobalAveragePooling2D(name="features")(x)
+    return keras.Model(inputs, outputs, name="resnet18_cifar")
+
+
+def resnet50(input_shape: tuple[int, int, int] = (32, 32, 3), sync_batch_norm: bool = False) -> keras.Model:
+    """ResNet-50 from ``keras.applications.ResNet50(weights=None)`` (ImageNet stem), randomly
+    initialised, with global average pooling. Output: ``(N, 2048)`` features.
+
+    ``keras.applications`` builds its own batch-norm layers, so synchronized batch norm is not
+    available here; use ``resnet18_cifar(sync_batch_norm=True)`` for that.
+    """
+    if sync_batch_norm:
+        raise ValueError("resnet50 comes from keras.applications and has no synchronized batch norm; "
+                         "use resnet18_cifar(sync_batch_norm=True) instead.")
+    inputs, x = _pixels(input_shape)
+    backbone = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg", input_shape=input_shape)
+    return keras.Model(inputs, backbone(x), name="resnet50")
+
+
+ENCODERS: dict[str, Callable[..., keras.Model]] = {
+    "small_cnn": small_cnn,
+    "resnet18_cifar": resnet18_cifar,
+    "resnet50": resnet50,
+}
+
+
+def get_encoder(name: str, **kwargs) -> keras.Model:
+    """Build the encoder called ``name`` (a key of ``ENCODERS``) with keyword settings."""
+    if name not in ENCODERS:
+        raise ValueError(f"Unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}.")
+    return ENCODERS[name](**kwargs)
+
+
+def _mlp(dims: Sequence[int], batch_norm: bool, name: str) -> keras.Sequential:
+    if not dims:
+        raise ValueError(f"{name} needs at least one layer size in dims, e.g. (512, 128).")
+    stack: list[layers.Layer] = []
+    for i, units in enumerate(dims[:-1]):
+        stack.append(layers.Dense(units, use_bias=not batch_norm, name=f"dense{i}"))
+        if batch_norm:
+            stack.append(layers.BatchNormalization(name=f"bn{i}"))
+        stack.append(layers.ReLU(name=f"relu{i}"))
+    stack.append(layers.Dense(dims[-1], name=f"dense{len(dims) - 1}"))
+    return keras.Sequential(stack, name=name)
+
+
+def projection_head(dims: Sequence[int] = (512, 128), batch_norm: bool = True) -> keras.Sequential:
+    """SimCLR's projection head ``g``: Dense-(BN)-ReLU for each hidden size, then a linear output of ``dims[-1]``."""
+    return _mlp(dims, batch_norm, name="projection_head")
+
+
+def prediction_head(dims: Sequence[int] = (512, 128), batch_norm: bool = True) -> keras.Sequential:
+    """The predictor ``q`` of NNCLR (and BYOL): the same MLP shape, applied after the projection."""
+    return _mlp(dims, batch_norm, name="prediction_head")

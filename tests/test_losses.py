@@ -1,0 +1,169 @@
+"""Each loss against an independent NumPy computation written the slow, obvious way."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clr_lib import losses
+
+SHAPES = [(2, 3), (5, 8), (16, 32)]
+TEMPERATURES = [0.05, 0.2, 0.5, 1.0]
+
+
+def normalize(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def log_softmax_at(logits, index):
+    m = logits.max()
+    return logits[index] - (m + np.log(np.exp(logits - m).sum()))
+
+
+def ref_nt_xent(a, b, t):
+    z = normalize(np.concatenate([a, b]).astype(np.float64))
+    n2 = len(z)
+    total = 0.0
+    for i in range(n2):
+        others = [j for j in range(n2) if j != i]
+        positive = (i + n2 // 2) % n2
+        logits = np.array([z[i] @ z[j] / t for j in others])
+        total -= log_softmax_at(logits, others.index(positive))
+    return total / n2
+
+
+def ref_info_nce(q, k, queue, t):
+    q, k, queue = (normalize(x.astype(np.float64)) for x in (q, k, queue))
+    total = 0.0
+    for i in range(len(q)):
+        logits = np.array([q[i] @ k[i]] + [q[i] @ r for r in queue]) / t
+        total -= log_softmax_at(logits, 0)
+    return total / len(q)
+
+
+def ref_dcl(a, b, t, weights=None):
+    a, b = normalize(a.astype(np.float64)), normalize(b.astype(np.float64))
+    n = len(a)
+    w = np.ones(n) if weights is None else weights
+    total = 0.0
+    for anchors, positives in ((a, b), (b, a)):
+        for i in range(n):
+            negatives = [anchors[i] @ positives[j] / t for j in range(n) if j != i]
+            negatives += [anchors[i] @ anchors[j] / t for j in range(n) if j != i]
+            total += -w[i] * (anchors[i] @ positives[i]) / t + np.log(np.sum(np.exp(negatives)))
+    return total / (2 * n)
+
+
+def ref_dclw_weights(a, b, sigma):
+    a, b = normalize(a.astype(np.float64)), normalize(b.astype(np.float64))
+    e = np.exp(np.sum(a * b, axis=1) / sigma)
+    return 2 - len(a) * e / e.sum()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("t", TEMPERATURES)
+def test_nt_xent_matches_numpy(rng, shape, t):
+    a, b = rng.normal(size=shape), rng.normal(size=shape)
+    np.testing.assert_allclose(losses.nt_xent(a, b, t).numpy(), ref_nt_xent(a, b, t), rtol=1e-4)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("t", [0.07, 0.2, 1.0])
+def test_info_nce_matches_numpy(rng, shape, t):
+    q, k = rng.normal(size=shape), rng.normal(size=shape)
+    queue = rng.normal(size=(11, shape[1]))
+    np.testing.assert_allclose(losses.info_nce(q, k, queue, t).numpy(), ref_info_nce(q, k, queue, t), rtol=1e-4)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("t", [0.1, 0.5])
+def test_dcl_matches_numpy(rng, shape, t):
+    a, b = rng.normal(size=shape), rng.normal(size=shape)
+    np.testing.assert_allclose(losses.dcl(a, b, t).numpy(), ref_dcl(a, b, t), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("sigma", [0.5, 2.0])
+def test_dclw_matches_numpy(rng, shape, sigma):
+    a, b = rng.normal(size=shape), rng.normal(size=shape)
+    expected = ref_dcl(a, b, 0.1, ref_dclw_weights(a, b, sigma))
+    np.testing.assert_allclose(losses.dclw(a, b, 0.1, sigma).numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_dclw_weights_carry_no_gradient(rng):
+    """With the weights constant, d(DCLW)/dz equals the gradient of DCL with those fixed weights."""
+    a = tf.constant(rng.normal(size=(6, 4)), tf.float32)
+    b = tf.constant(rng.normal(size=(6, 4)), tf.float32)
+    w = tf.constant(ref_dclw_weights(a.numpy(), b.numpy(), 0.5), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        loss = losses.dclw(a, b, 0.1, 0.5)
+    with tf.GradientTape() as tape2:
+        tape2.watch(a)
+        an, bn = tf.math.l2_normalize(a, 1), tf.math.l2_normalize(b, 1)
+        fixed = 0.5 * (losses._decoupled(an, bn, 0.1, w) + losses._decoupled(bn, an, 0.1, w))
+    np.testing.assert_allclose(loss.numpy(), fixed.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(loss, a).numpy(), tape2.gradient(fixed, a).numpy(), atol=1e-5)
+
+
+def test_margin_loss_matches_formula():
+    d = np.array([0.0, 0.5, 1.5, 0.2, 2.0])
+    same = np.array([1, 1, 1, 0, 0])
+    # similar pairs pay d^2; the dissimilar pair at 0.2 pays (1 - 0.2)^2; the one at 2.0 pays nothing
+    expected = (0 + 0.25 + 2.25 + 0.64 + 0) / 5
+    np.testing.assert_allclose(losses.contrastive_margin_loss(d, same).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.contrastive_margin_loss(d, same, margin=3.0).numpy(), (0 + 0.25 + 2.25 + 2.8**2 + 1.0) / 5, rtol=1e-6
+    )
+
+
+def test_perfect_alignment_gives_lower_nt_xent(rng):
+    """Identical views with spread-out images give a lower loss than unrelated views."""
+    a = rng.normal(size=(8, 16))
+    aligned = losses.nt_xent(a, a, 0.2).numpy()
+    unrelated = losses.nt_xent(a, rng.normal(size=(8, 16)), 0.2).numpy()
+    assert aligned < unrelated
+
+
+def test_nt_xent_is_log_2n_minus_1_when_all_embeddings_equal():
+    """All similarities equal: the positive is one of 2N-1 equally likely candidates."""
+    z = np.ones((5, 3))
+    np.testing.assert_allclose(losses.nt_xent(z, z, 0.5).numpy(), np.log(9), rtol=1e-5)
+
+
+def test_losses_work_inside_tf_function_and_mixed_precision(rng):
+    a = tf.constant(rng.normal(size=(4, 8)), tf.float16)
+    b = tf.constant(rng.normal(size=(4, 8)), tf.float16)
+    compiled = tf.function(lambda x, y: losses.nt_xent(x, y, 0.1), jit_compile=True)
+    value = compiled(a, b)
+    assert value.dtype == tf.float32
+    np.testing.assert_allclose(value.numpy(), ref_nt_xent(a.numpy(), b.numpy(), 0.1), rtol=1e-3)
+
+
+@pytest.mark.parametrize("loss", [losses.nt_xent, losses.dcl, losses.dclw])
+def test_bad_input_is_a_clear_error(loss):
+    with pytest.raises(ValueError, match="same shape"):
+        loss(np.ones((4, 3)), np.ones((5, 3)))
+    with pytest.raises(ValueError, match="N >= 2"):
+        loss(np.ones((1, 3)), np.ones((1, 3)))
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        loss(np.ones((4, 3)), np.ones((4, 3)), temperature=0.0)
+    with pytest.raises(ValueError, match="rank 2"):
+        loss(np.ones((4, 3, 2)), np.ones((4, 3, 2)))
+
+
+def test_info_nce_and_margin_bad_input():
+    with pytest.raises(ValueError, match="embedding size"):
+        losses.info_nce(np.ones((4, 3)), np.ones((4, 3)), np.ones((8, 5)))
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        losses.info_nce(np.ones((4, 3)), np.ones((4, 3)), np.ones((8, 3)), temperature=-1)
+    with pytest.raises(ValueError, match="pair labels"):
+        losses.contrastive_margin_loss(np.ones(4), np.array([0, 3, 7, 9]))
+    with pytest.raises(ValueError, match="same length"):
+        losses.contrastive_margin_loss(np.ones(4), np.ones(3))
+    with pytest.raises(ValueError, match=">= 0"):
+        losses.contrastive_margin_loss(-np.ones(2), np.ones(2))

@@ -1,0 +1,68 @@
+"""Encoders and heads: shapes, input handling, and architecture facts checked against known counts."""
+
+import numpy as np
+import pytest
+
+from clr_lib import models
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "build, dim",
+    [(models.small_cnn, 256), (lambda: models.small_cnn(widths=(16, 32), convs_per_stage=2), 32),
+     (lambda: models.resnet18_cifar(width=8), 64)],
+)
+def test_encoders_map_uint8_and_float_images_to_features(images, build, dim):
+    encoder = build()
+    from_uint8 = encoder(images, training=False).numpy()
+    from_float = encoder(images.astype("float32"), training=False).numpy()
+    assert from_uint8.shape == (4, dim)
+    np.testing.assert_allclose(from_uint8, from_float, rtol=1e-5, atol=1e-6)
+
+
+def test_resnet18_cifar_has_the_standard_parameter_count():
+    """ResNet-18 (CIFAR variant) without its 10-way classifier has 11,168,832 trainable weights
+    (11,173,962 with the 512x10 + 10 classifier, the count torchvision-style CIFAR code reports)."""
+    encoder = models.resnet18_cifar()
+    trainable = sum(int(np.prod(w.shape)) for w in encoder.trainable_weights)
+    assert trainable == 11_168_832
+
+
+def test_resnet18_cifar_stem_is_3x3_stride_1_without_max_pool():
+    encoder = models.resnet18_cifar(width=8)
+    stem = encoder.get_layer("stem_conv")
+    assert stem.kernel_size == (3, 3) and stem.strides == (1, 1)
+    assert not any("pool" in layer.name and "features" not in layer.name for layer in encoder.layers)
+    assert encoder.get_layer("stage0_1_out").output.shape[1:3] == (32, 32)  # full resolution in stage 0
+
+
+def test_resnet50_matches_keras_applications():
+    encoder = models.resnet50()
+    assert encoder.output_shape == (None, 2048)
+    trainable = sum(int(np.prod(w.shape)) for w in encoder.trainable_weights)
+    assert trainable == 23_534_592  # keras.applications.ResNet50(include_top=False)
+
+
+def test_sync_batch_norm_option():
+    encoder = models.resnet18_cifar(width=8, sync_batch_norm=True)
+    assert all(layer.synchronized for layer in encoder.layers if layer.__class__.__name__ == "BatchNormalization")
+
+
+def test_heads_shapes_and_structure():
+    head = models.projection_head((64, 32))
+    out = head(np.ones((5, 16), "float32"))
+    assert out.shape == (5, 32)
+    kinds = [type(layer).__name__ for layer in head.layers]
+    assert kinds == ["Dense", "BatchNormalization", "ReLU", "Dense"]
+    assert models.prediction_head((8,), batch_norm=False)(np.ones((2, 4), "float32")).shape == (2, 8)
+
+
+def test_bad_names_and_dims_are_clear_errors():
+    with pytest.raises(ValueError, match="Unknown encoder 'vgg'"):
+        models.get_encoder("vgg")
+    with pytest.raises(ValueError, match="at least one layer"):
+        models.projection_head(())
