@@ -1,9 +1,5 @@
 """The shared figures draw what they promise (panels, pixels, points)."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import numpy as np
 import pytest
 

@@ -1,0 +1,51 @@
+"""Profiles: the choice rules and the error for an unknown name."""
+
+import dataclasses
+
+import pytest
+
+from clr_lib import config
+
+
+def test_name_argument_wins_over_environment(monkeypatch):
+    monkeypatch.setenv("CLR_PROFILE", "full")
+    assert config.get_profile("smoke").name == "smoke"
+
+
+def test_environment_variable_is_used_case_insensitively(monkeypatch):
+    monkeypatch.setenv("CLR_PROFILE", " Book ")
+    assert config.get_profile().name == "book"
+
+
+@pytest.mark.parametrize("gpu, expected", [(True, "full"), (False, "book")])
+def test_default_depends_on_gpu(monkeypatch, gpu, expected):
+    monkeypatch.delenv("CLR_PROFILE", raising=False)
+    monkeypatch.setattr(config, "_gpu_available", lambda: gpu)
+    assert config.get_profile().name == expected
+
+
+def test_this_machine_without_gpu_defaults_to_book(monkeypatch):
+    monkeypatch.delenv("CLR_PROFILE", raising=False)
+    import tensorflow as tf
+
+    expected = "full" if tf.config.list_physical_devices("GPU") else "book"
+    assert config.get_profile().name == expected
+
+
+def test_unknown_profile_lists_valid_ones(monkeypatch):
+    with pytest.raises(ValueError, match="valid profiles are smoke, book, full"):
+        config.get_profile("fast")
+    monkeypatch.setenv("CLR_PROFILE", "gpu")
+    with pytest.raises(ValueError, match="environment variable CLR_PROFILE"):
+        config.get_profile()
+
+
+def test_profiles_are_frozen_and_ordered_by_cost():
+    smoke, book, full = (config.get_profile(n) for n in ("smoke", "book", "full"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        smoke.epochs = 5
+    assert smoke.epochs <= book.epochs <= full.epochs
+    assert smoke.train_size < 50_000 and book.replace(epochs=3).epochs == 3 and book.epochs != 3
+    from clr_lib.models import ENCODERS
+
+    assert {p.encoder for p in config.PROFILES.values()} <= set(ENCODERS)
