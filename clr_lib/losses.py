@@ -149,3 +149,20 @@ def dclw(z_a, z_b, temperature: float = 0.1, sigma: float = 0.5) -> tf.Tensor:
     n = tf.cast(tf.shape(a)[0], tf.float32)
     weight = tf.stop_gradient(2.0 - n * tf.nn.softmax(tf.reduce_sum(a * b, axis=1) / sigma))
     return 0.5 * (_decoupled(a, b, temperature, weight) + _decoupled(b, a, temperature, weight))
+
+
+def nnclr_loss(neighbours, predictions, temperature: float = 0.1) -> tf.Tensor:
+    """One direction of NNCLR's loss (Dwibedi et al. 2021).
+
+    ``neighbours``: ``(N, D)`` nearest neighbours of one view's projections in the support set
+    (the positives, found without gradient); ``predictions``: ``(N, D)`` the other view's
+    predictor outputs. Logits ``normalize(neighbours) @ normalize(predictions)^T / t``, the
+    positive on the diagonal; cross-entropy, mean over the batch. NNCLR averages it over both
+    directions: ``(nnclr_loss(nn_a, p_b) + nnclr_loss(nn_b, p_a)) / 2``.
+    """
+    _check_temperature(temperature)
+    nn, p = _check_pair(neighbours, predictions, names=("neighbours", "predictions"))
+    nn, p = tf.math.l2_normalize(nn, axis=1), tf.math.l2_normalize(p, axis=1)
+    logits = tf.matmul(nn, p, transpose_b=True) / temperature
+    labels = tf.range(tf.shape(nn)[0])
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))

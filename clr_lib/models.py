@@ -27,7 +27,9 @@ def _pixels(input_shape: tuple[int, int, int]) -> tuple[keras.KerasTensor, keras
 
 
 def _batch_norm(synchronized: bool, name: str | None = None) -> layers.Layer:
-    return layers.BatchNormalization(synchronized=synchronized, name=name)
+    # momentum 0.9 is PyTorch's default (0.1 there), used by the reference implementations; Keras's
+    # 0.99 leaves the running statistics far from the truth after the few hundred steps of a CPU run.
+    return layers.BatchNormalization(momentum=0.9, synchronized=synchronized, name=name)
 
 
 def _conv_bn_relu(x, filters: int, strides: int = 1, sync_bn: bool = False, name: str = ""):
@@ -119,24 +121,28 @@ def get_encoder(name: str, **kwargs) -> keras.Model:
     return ENCODERS[name](**kwargs)
 
 
-def _mlp(dims: Sequence[int], batch_norm: bool, name: str) -> keras.Sequential:
+def _mlp(dims: Sequence[int], batch_norm: bool, sync_batch_norm: bool, name: str) -> keras.Sequential:
     if not dims:
         raise ValueError(f"{name} needs at least one layer size in dims, e.g. (512, 128).")
     stack: list[layers.Layer] = []
     for i, units in enumerate(dims[:-1]):
         stack.append(layers.Dense(units, use_bias=not batch_norm, name=f"dense{i}"))
         if batch_norm:
-            stack.append(layers.BatchNormalization(name=f"bn{i}"))
+            stack.append(_batch_norm(sync_batch_norm, name=f"bn{i}"))
         stack.append(layers.ReLU(name=f"relu{i}"))
     stack.append(layers.Dense(dims[-1], name=f"dense{len(dims) - 1}"))
     return keras.Sequential(stack, name=name)
 
 
-def projection_head(dims: Sequence[int] = (512, 128), batch_norm: bool = True) -> keras.Sequential:
+def projection_head(
+    dims: Sequence[int] = (512, 128), batch_norm: bool = True, sync_batch_norm: bool = False
+) -> keras.Sequential:
     """SimCLR's projection head ``g``: Dense-(BN)-ReLU for each hidden size, then a linear output of ``dims[-1]``."""
-    return _mlp(dims, batch_norm, name="projection_head")
+    return _mlp(dims, batch_norm, sync_batch_norm, name="projection_head")
 
 
-def prediction_head(dims: Sequence[int] = (512, 128), batch_norm: bool = True) -> keras.Sequential:
+def prediction_head(
+    dims: Sequence[int] = (512, 128), batch_norm: bool = True, sync_batch_norm: bool = False
+) -> keras.Sequential:
     """The predictor ``q`` of NNCLR (and BYOL): the same MLP shape, applied after the projection."""
-    return _mlp(dims, batch_norm, name="prediction_head")
+    return _mlp(dims, batch_norm, sync_batch_norm, name="prediction_head")

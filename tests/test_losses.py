@@ -167,3 +167,15 @@ def test_info_nce_and_margin_bad_input():
         losses.contrastive_margin_loss(np.ones(4), np.ones(3))
     with pytest.raises(ValueError, match=">= 0"):
         losses.contrastive_margin_loss(-np.ones(2), np.ones(2))
+
+
+def ref_nnclr(nn, p, t):
+    nn, p = normalize(nn.astype(np.float64)), normalize(p.astype(np.float64))
+    return -np.mean([log_softmax_at(nn[i] @ p.T / t, i) for i in range(len(nn))])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("t", [0.1, 0.5])
+def test_nnclr_loss_matches_numpy(rng, shape, t):
+    nn, p = rng.normal(size=shape), rng.normal(size=shape)
+    np.testing.assert_allclose(losses.nnclr_loss(nn, p, t).numpy(), ref_nnclr(nn, p, t), rtol=1e-4)

@@ -1,0 +1,525 @@
+"""The SimCLR augmentations as Keras layers, and a ``tf.data`` helper that makes two views.
+
+The family follows Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
+Representations", appendix A: random resized crop, horizontal flip, colour jitter (p=0.8),
+grayscale (p=0.2), optional Gaussian blur (p=0.5) and, as in BYOL, optional solarization.
+Keras's own layers do the flip, the four colour jitters, the grayscale and the blur; this module
+adds what Keras lacks:
+
+- ``RandomResizedCrop``: torchvision's crop, a whole batch in one ``tf.image.crop_and_resize``.
+- ``RandomApply``: apply any layer to each image independently with probability ``p``.
+- ``ColorJitter``: torchvision-style jitter strengths mapped onto Keras's colour layers.
+- ``Solarize``: BYOL's fixed-threshold solarization.
+- ``simclr_augment``: the whole pipeline as one layer; ``two_views``: pairs of views in tf.data.
+
+Images are NHWC (or a single HWC image), RGB, uint8 or float32 on the 0..255 scale; every layer
+returns float32 on the same scale. Each image of a batch gets its own random draws.
+
+Seeding: each layer's ``call`` takes an optional ``seed``, a stateless seed (int tensor of shape
+``(2,)``, as for ``tf.random.stateless_uniform``); the same seed gives the same output. Without
+one, the layer draws a fresh seed from its own ``keras.random.SeedGenerator`` (built from the
+``seed`` given to its constructor), which is what happens when you call it eagerly or inside a
+model. ``two_views`` passes every dataset element its own stateless seed, so the views repeat
+exactly under a fixed seed even with parallel ``map`` calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import keras
+import tensorflow as tf
+
+
+def _to_batch(images) -> tuple[tf.Tensor, bool]:
+    """``images`` as a float32 NHWC batch, and whether it already was a batch."""
+    images = tf.convert_to_tensor(images)
+    if images.shape.rank not in (3, 4):
+        raise ValueError(
+            f"images must have rank 3 (H, W, 3) or 4 (N, H, W, 3), got shape {images.shape}: "
+            "add or remove the batch axis."
+        )
+    if images.shape[-1] not in (3, None):
+        raise ValueError(
+            f"images must be RGB with channels last (..., H, W, 3), got shape {images.shape}."
+        )
+    batched = images.shape.rank == 4
+    images = tf.cast(images, tf.float32)
+    return (images if batched else images[None]), batched
+
+
+def _check_probability(p: float, name: str = "p") -> float:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} is a probability and must be in [0, 1], got {p!r}.")
+    return float(p)
+
+
+class _SeedStream(keras.random.SeedGenerator):
+    """Feeds a Keras augmentation layer from a stateless seed tensor.
+
+    Keras random ops take an int or a ``SeedGenerator`` as seed, not a tensor
+    (``keras/src/random/seed_generator.py``, ``draw_seed``). This stand-in skips the parent's
+    ``__init__`` so it holds no state variable (it is created inside ``tf.data`` functions); its
+    n-th draw is ``fold_in(seed, n)``, so a layer that draws several numbers gets independent ones
+    that depend only on ``seed``. A layer given an int seed instead would reuse it for every draw.
+    """
+
+    def __init__(self, seed: tf.Tensor):
+        self._seed = seed
+        self._draws = 0
+
+    def next(self, ordered: bool = True) -> tf.Tensor:
+        self._draws += 1
+        return tf.random.experimental.stateless_fold_in(self._seed, self._draws)
+
+
+def _apply(layer, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Run ``layer`` (or any callable) on a float batch, taking its randomness from ``seed``."""
+    if hasattr(layer, "get_random_transformation"):  # a Keras augmentation layer
+        transformation = layer.get_random_transformation(
+            images, training=True, seed=_SeedStream(seed)
+        )
+        return layer.transform_images(images, transformation, training=True)
+    if "seed" in inspect.signature(getattr(layer, "call", layer)).parameters:  # clr_lib layers
+        return layer(images, seed=seed)
+    return layer(images)  # no seed to pass: its randomness (if any) is its own
+
+
+@keras.saving.register_keras_serializable(package="clr_lib")
+class RandomResizedCrop(keras.layers.Layer):
+    """Crop a box of random area and aspect ratio and resize it (torchvision's RandomResizedCrop).
+
+    Per image, the area fraction is uniform in ``scale`` and the aspect ratio (width / height)
+    is log-uniform in ``ratio``. As in torchvision, up to 10 boxes are drawn and the first one
+    that fits in the image is kept (all 10 are drawn at once, so this is vectorised); if none
+    fits, the largest centred box with an aspect ratio within ``ratio`` is used (the whole image
+    when it is square). Boxes are continuous, not rounded to pixels, and all crops of a batch are
+    resized (bilinear) by one ``tf.image.crop_and_resize``. With ``training=False`` the whole
+    image is resized.
+
+    Args:
+        scale: (min, max) area fraction of the crop, ``0 < min <= max <= 1``.
+        ratio: (min, max) aspect ratio of the crop, ``0 < min <= max``.
+        size: output size, an int (square) or (height, width); default: the input size.
+        seed: int seed of the layer's own generator, used when ``call`` gets no ``seed``.
+
+    Call: ``images`` (N, H, W, 3) or (H, W, 3), uint8 or float32 on 0..255; optional ``seed``.
+    Returns float32 images of the output size.
+    """
+
+    TRIES = 10
+
+    def __init__(
+        self,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        size: int | tuple[int, int] | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(
+                f"scale must be (min, max) with 0 < min <= max <= 1, got {scale!r}: it is the "
+                "fraction of the image area kept, e.g. (0.08, 1.0)."
+            )
+        if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(
+                f"ratio must be (min, max) with 0 < min <= max, got {ratio!r}: it is the "
+                "width / height of the crop, e.g. (3/4, 4/3)."
+            )
+        if isinstance(size, int):
+            size = (size, size)
+        if size is not None and (len(size) != 2 or min(size) < 1):
+            raise ValueError(f"size must be a positive int or (height, width), got {size!r}.")
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.ratio = (float(ratio[0]), float(ratio[1]))
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_jit = False  # XLA has no CropAndResize: models holding this layer skip XLA
+
+    def sample_boxes(self, batch_size, height, width, seed) -> tf.Tensor:
+        """Crop boxes for ``batch_size`` images of ``height`` x ``width`` pixels.
+
+        ``seed`` is a stateless seed (int tensor of shape (2,)). Returns a float32
+        ``(batch_size, 4)`` tensor of ``(y1, x1, y2, x2)`` in [0, 1] (image fractions), the box
+        format of ``tf.image.crop_and_resize``.
+        """
+        area_seed, ratio_seed, y_seed, x_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 4)
+        )
+        shape = (batch_size, self.TRIES)
+        area = tf.random.stateless_uniform(shape, area_seed, *self.scale)
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        aspect = tf.exp(tf.random.stateless_uniform(shape, ratio_seed, *log_ratio))
+        # Box sides as fractions of the image sides: (h * H) * (w * W) = area * H * W and
+        # (w * W) / (h * H) = aspect.
+        image_aspect = tf.cast(width, tf.float32) / tf.cast(height, tf.float32)
+        h = tf.sqrt(area * image_aspect / aspect)
+        w = tf.sqrt(area * aspect / image_aspect)
+        fits = (h <= 1.0) & (w <= 1.0)
+        first = tf.argmax(tf.cast(fits, tf.int32), axis=1)  # first box that fits (0 if none)
+        h, w = tf.gather(h, first, batch_dims=1), tf.gather(w, first, batch_dims=1)
+        # Fallback: the largest box whose aspect ratio is the image's, clipped into `ratio`.
+        fallback_aspect = tf.clip_by_value(image_aspect, *self.ratio)
+        fallback_h = tf.minimum(1.0, image_aspect / fallback_aspect)
+        fallback_w = tf.minimum(1.0, fallback_aspect / image_aspect)
+        found = tf.reduce_any(fits, axis=1)
+        h = tf.where(found, h, fallback_h)
+        w = tf.where(found, w, fallback_w)
+        y1 = (1.0 - h) * tf.where(found, tf.random.stateless_uniform([batch_size], y_seed), 0.5)
+        x1 = (1.0 - w) * tf.where(found, tf.random.stateless_uniform([batch_size], x_seed), 0.5)
+        return tf.stack([y1, x1, y1 + h, x1 + w], axis=1)
+
+    def call(self, images, training=True, seed=None):
+        images, batched = _to_batch(images)
+        batch, height, width = tf.unstack(tf.shape(images)[:3])
+        if training:
+            seed = self.seed_generator.next() if seed is None else seed
+            boxes = self.sample_boxes(batch, height, width, seed)
+        else:
+            boxes = tf.tile([[0.0, 0.0, 1.0, 1.0]], [batch, 1])
+        size = self.size or tuple(images.shape[1:3])
+        if None in size:  # the input size is known only at run time
+            size = (height, width)
+        crops = tf.image.crop_and_resize(images, boxes, tf.range(batch), size)
+        return crops if batched else crops[0]
+
+    def compute_output_shape(self, input_shape):
+        if self.size is None:
+            return tuple(input_shape)
+        return (*input_shape[:-3], *self.size, input_shape[-1])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "scale": self.scale,
+            "ratio": self.ratio,
+            "size": self.size,
+            "seed": self.seed,
+        }
+
+
+@keras.saving.register_keras_serializable(package="clr_lib")
+class RandomApply(keras.layers.Layer):
+    """Apply ``layer`` to each image independently with probability ``p`` (as torchvision's).
+
+    The layer runs on the whole batch and a per-image Bernoulli(p) mask picks its output or the
+    input, so ``layer`` must keep the image shape. A Keras augmentation layer
+    (or a clr_lib layer) inside draws its randomness from the seed given to ``call``.
+
+    Args:
+        layer: a Keras layer mapping float32 0..255 images to the same shape.
+        p: probability of applying it, in [0, 1].
+        seed: int seed of the layer's own generator, used when ``call`` gets no ``seed``.
+    """
+
+    def __init__(self, layer: keras.layers.Layer, p: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, keras.layers.Layer):
+            raise ValueError(
+                f"layer must be a keras.layers.Layer, got {type(layer).__name__}: wrap a "
+                "function in a small Layer subclass so it can be saved."
+            )
+        self.layer = layer
+        self.p = _check_probability(p)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self.layer.build(input_shape)
+
+    def call(self, images, training=True, seed=None):
+        images, batched = _to_batch(images)
+        if training:
+            seed = self.seed_generator.next() if seed is None else seed
+            mask_seed, layer_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+            fire = tf.random.stateless_uniform(tf.shape(images)[:1], mask_seed) < self.p
+            fire = tf.cast(fire, tf.float32)[:, None, None, None]  # 1 = apply, per image
+            applied = tf.cast(_apply(self.layer, images, layer_seed), tf.float32)
+            # Exact for a 0/1 mask, and much faster on a CPU than tf.where with broadcasting.
+            images = fire * applied + (1.0 - fire) * images
+        return images if batched else images[0]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "layer": keras.saving.serialize_keras_object(self.layer),
+            "p": self.p,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="clr_lib")
+class ColorJitter(keras.layers.Layer):
+    """Colour jitter with torchvision-style strengths, made of Keras's four colour layers.
+
+    Applies, in this fixed order, ``keras.layers.RandomBrightness``, ``RandomContrast``,
+    ``RandomSaturation`` and ``RandomHue``, each with its own per-image draw. A strength of 0
+    leaves that layer out. How the strengths map onto Keras's factors (images on 0..255):
+
+    - brightness ``b``: Keras's brightness is additive: ``x + d * 255`` with ``d ~ U(-b, b)``,
+      then clipped. torchvision (and SimCLR v2's code) multiply by ``U(1 - b, 1 + b)`` instead;
+      Keras has no multiplicative layer, and additive with ``max_delta = b`` is exactly SimCLR
+      v1's TF code (``tf.image.random_brightness``), so ``factor = b``.
+    - contrast ``c``: ``(x - mean) * f + mean`` with ``f ~ U(1 - c, 1 + c)``, the channel means
+      taken over the image, as ``tf.image.adjust_contrast``. Keras needs ``factor=(c, c)``: a
+      single float ``c`` means ``f ~ U(1, 1 + c)``, contrast can only go up.
+    - saturation ``s``: Keras draws ``u ~ U(lo, hi)`` and multiplies the HSV saturation by
+      ``u / (1 - u)``. ``lo = (1 - s) / (2 - s)`` and ``hi = (1 + s) / (2 + s)`` make that
+      multiplier span ``[1 - s, 1 + s]`` as in torchvision (not uniformly: ``u`` is uniform).
+    - hue ``h``: a hue rotation ``~ U(-h, h)`` turns, as torchvision; Keras rotates by
+      ``+-f / 2`` with ``f ~ U(0, factor)``, so ``factor = 2 * h``.
+
+    torchvision and SimCLR's code shuffle the order of the four per image; this order is fixed.
+
+    Args:
+        brightness, contrast, saturation: strengths in [0, 1] (SimCLR: 0.8 * strength).
+        hue: strength in [0, 0.5] (SimCLR: 0.2 * strength).
+        seed: int seed of the layer's own generator, used when ``call`` gets no ``seed``.
+    """
+
+    def __init__(
+        self,
+        brightness: float = 0.8,
+        contrast: float = 0.8,
+        saturation: float = 0.8,
+        hue: float = 0.2,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value, top in [
+            ("brightness", brightness, 1.0),
+            ("contrast", contrast, 1.0),
+            ("saturation", saturation, 1.0),
+            ("hue", hue, 0.5),
+        ]:
+            if not 0.0 <= value <= top:
+                raise ValueError(f"{name} must be in [0, {top}] (0 turns it off), got {value!r}.")
+        self.brightness, self.contrast = float(brightness), float(contrast)
+        self.saturation, self.hue = float(saturation), float(hue)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.jitters = []
+        if brightness > 0:
+            self.jitters.append(keras.layers.RandomBrightness(brightness))
+        if contrast > 0:
+            self.jitters.append(keras.layers.RandomContrast((contrast, contrast)))
+        if saturation > 0:
+            s = saturation
+            factor = ((1 - s) / (2 - s), (1 + s) / (2 + s))  # multiplier u / (1 - u) in 1 -+ s
+            self.jitters.append(keras.layers.RandomSaturation(factor))
+        if hue > 0:
+            self.jitters.append(keras.layers.RandomHue(2 * hue))
+
+    def build(self, input_shape):
+        for jitter in self.jitters:
+            jitter.build(input_shape)
+
+    def call(self, images, training=True, seed=None):
+        images, batched = _to_batch(images)
+        if training and self.jitters:
+            seed = self.seed_generator.next() if seed is None else seed
+            seeds = tf.random.experimental.stateless_split(seed, len(self.jitters))
+            for i, jitter in enumerate(self.jitters):
+                images = _apply(jitter, images, seeds[i])
+        return images if batched else images[0]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "brightness": self.brightness,
+            "contrast": self.contrast,
+            "saturation": self.saturation,
+            "hue": self.hue,
+            "seed": self.seed,
+        }
+
+
+@keras.saving.register_keras_serializable(package="clr_lib")
+class Solarize(keras.layers.Layer):
+    """Invert the pixels at or above ``threshold``: ``x if x < threshold else 255 - x`` (BYOL).
+
+    Deterministic; wrap it in ``RandomApply`` to apply it with a probability.
+    ``keras.layers.Solarization`` cannot do this: it draws its threshold from
+    ``U(threshold_factor[0], 255 * threshold_factor[1])`` (only the upper bound is scaled), so it
+    has no fixed threshold other than 0.
+    """
+
+    def __init__(self, threshold: float = 128.0, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= threshold <= 255.0:
+            raise ValueError(f"threshold must be in [0, 255] (images are 0..255), got {threshold}.")
+        self.threshold = float(threshold)
+
+    def call(self, images):
+        images = tf.cast(images, tf.float32)
+        return tf.where(images < self.threshold, images, 255.0 - images)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+def blur_kernel_size(side: int) -> int:
+    """SimCLR's blur kernel: 10% of the image side, rounded down to odd, at least 3 (224 -> 23)."""
+    return max(3, int(0.1 * side) // 2 * 2 + 1)
+
+
+@keras.saving.register_keras_serializable(package="clr_lib")
+class SimCLRAugment(keras.layers.Layer):
+    """The SimCLR augmentation pipeline as one layer; see ``simclr_augment`` for the details."""
+
+    def __init__(
+        self,
+        strength: float = 1.0,
+        blur: bool = False,
+        crop_scale: tuple[float, float] = (0.08, 1.0),
+        image_size: int | None = None,
+        solarize_p: float = 0.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not 0.0 <= strength <= 1.25:
+            raise ValueError(
+                f"strength must be in [0, 1.25], got {strength!r}: 0.8 * strength is a "
+                "brightness/contrast/saturation factor and must stay <= 1 (0 = no colour jitter)."
+            )
+        if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+            raise ValueError(f"image_size must be a positive int or None, got {image_size!r}.")
+        if blur and image_size is None:
+            raise ValueError("blur=True needs image_size: the blur kernel is 10% of the side.")
+        self.strength, self.blur, self.image_size = float(strength), bool(blur), image_size
+        self.crop_scale = tuple(float(v) for v in crop_scale)
+        self.solarize_p = _check_probability(solarize_p, "solarize_p")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.crop = RandomResizedCrop(scale=self.crop_scale, size=image_size)
+        self.stages = [self.crop, keras.layers.RandomFlip("horizontal")]
+        if strength > 0:
+            s = self.strength
+            self.stages.append(RandomApply(ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s), 0.8))
+        self.stages.append(keras.layers.RandomGrayscale(0.2))
+        if blur:
+            kernel = blur_kernel_size(image_size)
+            blur_layer = keras.layers.RandomGaussianBlur((1.0, 1.0), kernel, sigma=(0.1, 2.0))
+            self.stages.append(RandomApply(blur_layer, 0.5))
+        if self.solarize_p > 0:
+            self.stages.append(RandomApply(Solarize(), self.solarize_p))
+
+    def build(self, input_shape):
+        self.crop.build(input_shape)
+        for stage in self.stages[1:]:
+            stage.build(self.crop.compute_output_shape(input_shape))
+
+    def call(self, images, training=True, seed=None):
+        images, batched = _to_batch(images)
+        if training:
+            seed = self.seed_generator.next() if seed is None else seed
+            seeds = tf.random.experimental.stateless_split(seed, len(self.stages))
+            for i, stage in enumerate(self.stages):
+                images = _apply(stage, images, seeds[i])
+            images = tf.clip_by_value(images, 0.0, 255.0)
+        else:
+            images = self.crop(images, training=False)  # only resizes to image_size
+        return images if batched else images[0]
+
+    def compute_output_shape(self, input_shape):
+        return self.crop.compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "strength": self.strength,
+            "blur": self.blur,
+            "crop_scale": self.crop_scale,
+            "image_size": self.image_size,
+            "solarize_p": self.solarize_p,
+            "seed": self.seed,
+        }
+
+
+def simclr_augment(
+    strength: float = 1.0,
+    blur: bool = False,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    image_size: int | None = None,
+    solarize_p: float = 0.0,
+    seed: int | None = None,
+) -> keras.layers.Layer:
+    """The SimCLR augmentation pipeline (Chen et al. 2020, appendix A) as one Keras layer.
+
+    In order, each with its own draw per image:
+
+    1. ``RandomResizedCrop(scale=crop_scale, ratio=(3/4, 4/3))``, resized to ``image_size``
+       (default: the input size);
+    2. ``keras.layers.RandomFlip("horizontal")``, p = 0.5;
+    3. ``ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s)`` with probability 0.8, ``s = strength``
+       (0 leaves it out; see ``ColorJitter`` for how these map onto Keras's factors: brightness
+       is additive as in SimCLR v1's code, the order of the four is fixed);
+    4. ``keras.layers.RandomGrayscale``, p = 0.2 (kept at any strength, as in SimCLR);
+    5. if ``blur`` (which needs ``image_size``): ``keras.layers.RandomGaussianBlur`` with
+       probability 0.5, kernel 10% of the side (``blur_kernel_size``), sigma in [0.1, 2.0].
+       SimCLR leaves blur out on CIFAR-10. Keras draws one (sigma_y, sigma_x) pair for the whole
+       batch, not per image, and pads with zeros (the border darkens a little);
+    6. if ``solarize_p > 0``: ``Solarize()`` (threshold 128) with probability ``solarize_p``.
+
+    Output is clipped to [0, 255], float32. Call it on (N, H, W, 3) or (H, W, 3) images, uint8 or
+    float32 on 0..255, with an optional stateless ``seed`` (int tensor of shape (2,)); without
+    one it draws from its own generator, seeded by ``seed`` here. ``training=False`` only
+    resizes to ``image_size``.
+    """
+    return SimCLRAugment(strength, blur, crop_scale, image_size, solarize_p, seed)
+
+
+def two_views(ds: tf.data.Dataset, augment, seed: int | None = None) -> tf.data.Dataset:
+    """Map a dataset of images to pairs ``(view_a, view_b)`` of independently augmented views.
+
+    Elements may be single images (H, W, 3), batches (N, H, W, 3), or tuples whose first item
+    is the images (e.g. ``(image, label)``): the rest is dropped, views need no labels. Batch
+    first (``ds.batch(256)`` before this): one call then augments a whole batch with per-image
+    randomness, far faster on a CPU than one image at a time.
+
+    Both views come from one call of ``augment`` on the images stacked twice, so each copy gets
+    its own per-image draws. Its stateless seed comes from ``tf.data.Dataset.random(seed,
+    rerandomize_each_iteration=True)``, zipped to the elements before the parallel ``map``: the
+    views depend only on ``seed`` and the element's position, not on which thread ran first. So
+    a fixed seed repeats exactly, each epoch (each new iteration of the dataset) gets fresh
+    views, and ``seed=None`` falls back to ``augment.seed`` (random if that is None too).
+    ``augment`` is a clr_lib layer (such as ``simclr_augment()``) or a Keras augmentation layer;
+    any other callable is called without a seed and is then not reproducible.
+    """
+    if seed is None:
+        seed = getattr(augment, "seed", None)
+    randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+    def views(element, random):
+        images = element[0] if isinstance(element, tuple) else element
+        batch, batched = _to_batch(images)
+        seed = tf.stack([random, tf.zeros_like(random)])
+        # One call on 2N images rather than two on N: half the tracing, and faster to run.
+        both = tf.cast(_apply(augment, tf.concat([batch, batch], 0), seed), tf.float32)
+        view_a, view_b = tf.split(both, 2)
+        return (view_a, view_b) if batched else (view_a[0], view_b[0])
+
+    return tf.data.Dataset.zip(ds, randoms).map(
+        views, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )

@@ -1,0 +1,163 @@
+"""The one training loop every contrastive method shares.
+
+``ContrastiveModel`` is a ``keras.Model`` that trains on a ``tf.data`` dataset of view pairs
+``(view_a, view_b)`` with plain ``compile``/``fit``. A method subclass declares only what
+differs: its heads and extra state in ``__init__``, its loss in ``contrastive_loss``, and
+optionally what happens after each optimizer step in ``after_step`` (a momentum update, a
+queue to fill with the embeddings the loss handed over). The encoder, ``model.encoder``, is what downstream tasks keep.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import tensorflow as tf
+
+from clr_lib import models
+
+# Keras 3.15 warns on every fit() over a tf.data dataset, where shuffling is the dataset's job.
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
+
+
+def num_replicas() -> int:
+    """How many replicas (devices) the current ``tf.distribute`` strategy trains on; 1 without one."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def gather_replicas(x: tf.Tensor) -> tf.Tensor:
+    """Concatenate ``x`` from every replica along the batch axis (differentiable); ``x`` itself on one device."""
+    if num_replicas() == 1:
+        return x
+    return tf.distribute.get_replica_context().all_gather(x, axis=0)
+
+
+class ContrastiveModel(keras.Model):
+    """Base class: an encoder, a projection head, and the training step on two views.
+
+    Args:
+        encoder: maps images ``(N, H, W, 3)`` to features ``(N, D)`` (see ``clr_lib.models``).
+        projection_dims: layer sizes of the projection head.
+        head_batch_norm: batch normalisation inside the heads.
+        sync_batch_norm: synchronise the heads' batch statistics across replicas (use an encoder
+            built with ``sync_batch_norm=True`` too).
+    """
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        projection_dims: tuple[int, ...] = (512, 128),
+        head_batch_norm: bool = True,
+        sync_batch_norm: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.projection_dims = tuple(projection_dims)
+        self.head_batch_norm = head_batch_norm
+        self.sync_batch_norm = sync_batch_norm
+        self.feature_dim = int(encoder.output_shape[-1])
+        self.projector = models.projection_head(self.projection_dims, head_batch_norm, sync_batch_norm)
+        self.projector.build((None, self.feature_dim))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.built = True  # every variable exists once a subclass's __init__ has run
+
+    # --- what a method declares -------------------------------------------------------
+    def contrastive_loss(self, view_a: tf.Tensor, view_b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """The method's loss on a batch of view pairs (training mode), and the embeddings, if
+        any, that ``after_step`` should remember."""
+        raise NotImplementedError
+
+    def after_step(self, memory: tf.Tensor | None) -> None:
+        """State updates after the optimizer step (nothing by default)."""
+
+    # --- shared machinery --------------------------------------------------------------
+    def call(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The representation downstream tasks use: encoder features ``(N, D)``."""
+        return self.encoder(images, training=training)
+
+    def project(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Projection-head outputs ``(N, projection_dims[-1])``, the space the loss works in."""
+        return self.projector(self.encoder(images, training=training), training=training)
+
+    def compile(self, optimizer="adam", jit_compile: bool | str = "auto", **kwargs) -> None:
+        """``keras.Model.compile`` with XLA on by default, also on a CPU, except under a
+        ``tf.distribute`` strategy, where the step runs as a plain graph."""
+        if jit_compile == "auto":
+            jit_compile = not tf.distribute.has_strategy()
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+
+    def compile_from_config(self, config: dict) -> None:
+        """Restore the compiled state (optimizer and its slots) when ``keras.models.load_model`` reads a saved model."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [self.loss_tracker]
+
+    def train_step(self, data) -> dict[str, tf.Tensor]:
+        view_a, view_b = data
+        with tf.GradientTape() as tape:
+            loss, memory = self.contrastive_loss(view_a, view_b)
+            # Each replica's gradients are summed across replicas: divide so they add up to the mean.
+            scaled = self.optimizer.scale_loss(loss / num_replicas())
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        self.after_step(memory)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "projection_dims": self.projection_dims,
+            "head_batch_norm": self.head_batch_norm,
+            "sync_batch_norm": self.sync_batch_norm,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ContrastiveModel":
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
+
+class FifoQueue:
+    """A first-in-first-out memory of the most recent embeddings, newest first, held in a
+    non-trainable variable of its owner (MoCo's queue of keys, NNCLR's support set)."""
+
+    def __init__(self, owner: keras.Model, size: int, dim: int, name: str):
+        if size < 1:
+            raise ValueError(f"{name} size must be a positive number of embeddings, got {size}.")
+        self.size = size
+        self.name = name
+        initial = keras.initializers.RandomNormal(seed=0)
+        self.variable = owner.add_weight(
+            shape=(size, dim), initializer=initial, trainable=False, name=name, aggregation="only_first_replica"
+        )
+        self.variable.assign(tf.math.l2_normalize(self.variable, axis=1))
+
+    def value(self) -> tf.Tensor:
+        return tf.convert_to_tensor(self.variable)
+
+    def check_batch(self, batch: tf.Tensor, per: str) -> None:
+        """At trace time: the queue must hold a whole number of (global) batches."""
+        n = batch.shape[0]
+        if n is None:
+            raise ValueError(
+                f"{self.name} needs batches of a fixed size: batch the dataset with drop_remainder=True."
+            )
+        if self.size % (n * num_replicas()) != 0:
+            raise ValueError(
+                f"{self.name} size {self.size} is not a multiple of the {per} batch size "
+                f"{n * num_replicas()}: choose a size like {max(1, self.size // (n * num_replicas())) * n * num_replicas()}."
+            )
+
+    def push(self, embeddings: tf.Tensor) -> None:
+        """Put the (normalised, gradient-free) embeddings of every replica at the front; drop the oldest."""
+        new = tf.stop_gradient(gather_replicas(tf.math.l2_normalize(tf.cast(embeddings, tf.float32), axis=1)))
+        n = tf.shape(new)[0]
+        self.variable.assign(tf.concat([new, self.variable[: self.size - n]], axis=0))

@@ -1,0 +1,56 @@
+"""``tf.data`` input pipelines: the one place where images become training batches.
+
+Augmentation runs inside the pipeline, in parallel with the training step, never in a
+Python loop: ``model.fit`` pulls ready batches while the CPU cores augment the next ones.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from clr_lib.augment import simclr_augment, two_views
+
+
+def _images_dataset(images: np.ndarray, batch_size: int, shuffle: bool, seed: int | None, labels=None):
+    if batch_size < 2 or batch_size > len(images):
+        raise ValueError(f"batch_size must be between 2 and the number of images ({len(images)}), got {batch_size}.")
+    ds = tf.data.Dataset.from_tensor_slices(images if labels is None else (images, labels))
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    return ds
+
+
+def pretraining_dataset(
+    images: np.ndarray,
+    batch_size: int,
+    augment: keras.layers.Layer | None = None,
+    seed: int | None = None,
+    shuffle: bool = True,
+) -> tf.data.Dataset:
+    """Unlabelled images ``(N, H, W, 3)`` as shuffled batches of view pairs ``(view_a, view_b)``.
+
+    Batches have exactly ``batch_size`` images (the last partial batch is dropped, which
+    queue-based methods need); ``augment`` defaults to ``simclr_augment()``. A new
+    shuffle and new views every epoch; a fixed ``seed`` repeats the whole sequence.
+    """
+    ds = _images_dataset(images, batch_size, shuffle, seed).batch(batch_size, drop_remainder=True)
+    return two_views(ds, augment if augment is not None else simclr_augment(), seed=seed).prefetch(tf.data.AUTOTUNE)
+
+
+def labeled_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    augment: keras.layers.Layer | None = None,
+    seed: int | None = None,
+    shuffle: bool = True,
+) -> tf.data.Dataset:
+    """Batches of ``(images, labels)`` for supervised training, optionally augmented per image."""
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels differ in length: {len(images)} and {len(labels)}.")
+    ds = _images_dataset(images, batch_size, shuffle, seed, labels=np.asarray(labels).reshape(-1)).batch(batch_size)
+    if augment is not None:
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,361 @@
+"""The SimCLR augmentations against facts checked independently of their code.
+
+Distributions are checked with tolerances of about 4 standard deviations (or a KS bound at the
+0.1% level), so a correct implementation fails with negligible probability; every seed is fixed,
+so a run is reproducible anyway.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clr_lib.augment import (
+    ColorJitter,
+    RandomApply,
+    RandomResizedCrop,
+    SimCLRAugment,
+    Solarize,
+    blur_kernel_size,
+    simclr_augment,
+    two_views,
+)
+
+SEED = tf.constant([3, 14])
+
+
+def random_images(n, h=16, w=16, seed=0, dtype=np.uint8):
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3)).astype(dtype)
+
+
+def ks_uniform(samples, low, high):
+    """Kolmogorov-Smirnov distance between samples and U(low, high)."""
+    u = np.sort((np.asarray(samples) - low) / (high - low))
+    n = len(u)
+    return max(np.max(np.arange(1, n + 1) / n - u), np.max(u - np.arange(n) / n))
+
+
+def box_area_and_aspect(boxes, height, width):
+    y1, x1, y2, x2 = np.asarray(boxes).T
+    return (y2 - y1) * (x2 - x1), ((x2 - x1) * width) / ((y2 - y1) * height)
+
+
+# --- RandomResizedCrop ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("height,width", [(32, 32), (20, 60), (60, 20)])
+def test_crop_boxes_stay_in_the_image_and_within_scale_and_ratio(height, width):
+    crop = RandomResizedCrop(scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3))
+    boxes = crop.sample_boxes(4000, height, width, SEED).numpy()
+    area, aspect = box_area_and_aspect(boxes, height, width)
+    eps = 1e-5
+    assert boxes.min() >= -eps and boxes.max() <= 1 + eps
+    assert np.all(boxes[:, 2] > boxes[:, 0]) and np.all(boxes[:, 3] > boxes[:, 1])
+    assert area.min() >= 0.08 - eps and area.max() <= 1 + eps
+    assert aspect.min() >= 3 / 4 - eps and aspect.max() <= 4 / 3 + eps
+
+
+def test_crop_area_is_uniform_and_aspect_log_uniform_when_every_box_fits():
+    # With area <= 0.5 and aspect in [3/4, 4/3] every box fits in a square image, so nothing is
+    # rejected and the draws must follow the documented distributions exactly.
+    n, scale, ratio = 4000, (0.08, 0.5), (3 / 4, 4 / 3)
+    boxes = RandomResizedCrop(scale=scale, ratio=ratio).sample_boxes(n, 32, 32, SEED)
+    area, aspect = box_area_and_aspect(boxes.numpy(), 32, 32)
+    uniform_sd = (scale[1] - scale[0]) / math.sqrt(12)
+    assert abs(area.mean() - sum(scale) / 2) < 4 * uniform_sd / math.sqrt(n)
+    ks_bound = 1.95 / math.sqrt(n)  # KS critical value at the 0.1% level
+    assert ks_uniform(area, *scale) < ks_bound
+    assert ks_uniform(np.log(aspect), math.log(ratio[0]), math.log(ratio[1])) < ks_bound
+    # Positions: the box's free room is split uniformly, so its centre is spread across it.
+    y1, x1, y2, x2 = boxes.numpy().T
+    assert ks_uniform(x1 / (1 - (x2 - x1)), 0, 1) < ks_bound
+
+
+def test_crop_falls_back_to_the_largest_centred_box_with_a_valid_aspect():
+    # Area 1 with an aspect ratio != 1 never fits, so every box is the fallback.
+    square = RandomResizedCrop(scale=(1.0, 1.0)).sample_boxes(50, 32, 32, SEED).numpy()
+    np.testing.assert_allclose(square, np.tile([0, 0, 1, 1], (50, 1)), atol=1e-6)
+    wide = RandomResizedCrop(scale=(1.0, 1.0)).sample_boxes(50, 20, 60, SEED).numpy()
+    w = (4 / 3) / 3  # aspect clipped to 4/3 in an image of aspect 3
+    np.testing.assert_allclose(wide, np.tile([0, (1 - w) / 2, 1, (1 + w) / 2], (50, 1)), atol=1e-6)
+
+
+def test_crop_cuts_out_the_sampled_box():
+    # Pixel value = column index, so the first and last output columns reveal x1 and x2.
+    n, h, w = 64, 16, 24
+    columns = np.broadcast_to(np.arange(w, dtype=np.float32)[None, None, :, None], (n, h, w, 3))
+    crop = RandomResizedCrop(scale=(0.2, 0.6))
+    out = crop(columns, seed=SEED).numpy()
+    boxes = crop.sample_boxes(n, h, w, SEED).numpy()
+    np.testing.assert_allclose(out[:, 0, 0, 0], boxes[:, 1] * (w - 1), atol=1e-3)
+    np.testing.assert_allclose(out[:, 0, -1, 0], boxes[:, 3] * (w - 1), atol=1e-3)
+
+
+def test_crop_output_shape_and_types():
+    images = random_images(5, 20, 30)
+    assert RandomResizedCrop()(images).shape == (5, 20, 30, 3)
+    assert RandomResizedCrop(size=12)(images).shape == (5, 12, 12, 3)
+    assert RandomResizedCrop(size=(8, 10))(images[0]).shape == (8, 10, 3)
+    out = RandomResizedCrop()(images.astype(np.float32))
+    assert out.dtype == tf.float32
+    # Inference: the whole image, resized; at the same size that is the identity.
+    np.testing.assert_array_equal(RandomResizedCrop()(images, training=False).numpy(), images)
+
+
+# --- RandomApply ----------------------------------------------------------------------------
+
+ADD_10 = keras.layers.Rescaling(1.0, offset=10.0)  # a detectable, serialisable effect
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.8, 1.0])
+def test_random_apply_fires_per_image_with_probability_p(p):
+    n = 4000
+    images = random_images(n, 2, 2, dtype=np.float32)
+    out = RandomApply(ADD_10, p)(images, seed=SEED).numpy()
+    diff = out - images
+    fired = np.all(diff == 10.0, axis=(1, 2, 3))
+    kept = np.all(diff == 0.0, axis=(1, 2, 3))
+    assert np.all(fired | kept), "each image must be either untouched or fully transformed"
+    if p in (0.0, 1.0):
+        assert fired.mean() == p
+    else:
+        assert abs(fired.sum() - n * p) < 4 * math.sqrt(n * p * (1 - p))
+
+
+def test_random_apply_passes_its_seed_to_a_keras_augmentation_layer():
+    images = random_images(64, 8, 8)
+    apply = RandomApply(keras.layers.RandomFlip("horizontal"), 1.0)
+    first, again = apply(images, seed=SEED), apply(images, seed=SEED)
+    np.testing.assert_array_equal(first, again)
+    flipped = np.all(first.numpy() == images[:, :, ::-1], axis=(1, 2, 3))
+    assert 0 < flipped.sum() < 64  # per-image flips, not one decision for the batch
+
+
+# --- ColorJitter: the documented mapping onto Keras's factors --------------------------------
+
+
+def flat_images(n, value):
+    return np.full((n, 4, 4, 3), value, np.float32)
+
+
+def test_brightness_is_additive_within_plus_minus_b_times_255():
+    b, images = 0.2, flat_images(500, 128.0)
+    delta = ColorJitter(b, 0, 0, 0)(images, seed=SEED).numpy() - images
+    assert np.allclose(delta, delta[:, :1, :1, :1], atol=1e-3)  # one shift per image
+    assert delta.min() >= -b * 255 - 1e-3 and delta.max() <= b * 255 + 1e-3
+    assert delta.min() < -0.8 * b * 255 and delta.max() > 0.8 * b * 255
+
+
+def test_contrast_factor_spans_1_minus_c_to_1_plus_c():
+    c, n = 0.8, 500
+    rng = np.random.default_rng(1)
+    images = rng.uniform(120, 136, (n, 8, 8, 3)).astype(np.float32)  # no clipping at 1.8
+    out = ColorJitter(0, c, 0, 0)(images, seed=SEED).numpy()
+    factor = out.std(axis=(1, 2)) / images.std(axis=(1, 2))
+    assert factor.min() >= 1 - c - 1e-3 and factor.max() <= 1 + c + 1e-3
+    assert factor.min() < 1 - 0.8 * c and factor.max() > 1 + 0.8 * c  # both ways, not only up
+
+
+def test_saturation_multiplier_spans_1_minus_s_to_1_plus_s():
+    s, n = 0.8, 500
+    images = np.tile(np.array([180.0, 135.0, 126.0], np.float32), (n, 4, 4, 1))  # HSV s = 0.3
+    out = ColorJitter(0, 0, s, 0)(images, seed=SEED).numpy()
+    saturation = tf.image.rgb_to_hsv(np.concatenate([images, out]) / 255)[:, 0, 0, 1].numpy()
+    ratio = saturation[n:] / saturation[:n]
+    assert ratio.min() >= 1 - s - 1e-3 and ratio.max() <= 1 + s + 1e-3
+    assert ratio.min() < 1 - 0.8 * s and ratio.max() > 1 + 0.8 * s
+
+
+def test_hue_shift_is_within_plus_minus_h_turns():
+    h, n = 0.2, 500
+    images = np.tile(np.array([200.0, 60.0, 60.0], np.float32), (n, 4, 4, 1))  # hue 0 (red)
+    out = ColorJitter(0, 0, 0, h)(images, seed=SEED).numpy()
+    hue = tf.image.rgb_to_hsv(out / 255)[:, 0, 0, 0].numpy()
+    shift = (hue + 0.5) % 1.0 - 0.5  # circular difference to hue 0
+    assert np.abs(shift).max() <= h + 1e-3
+    assert shift.min() < -0.8 * h and shift.max() > 0.8 * h
+
+
+def test_solarize_inverts_pixels_at_or_above_the_threshold():
+    x = np.array([0, 100, 127, 128, 200, 255], np.float32).reshape(1, 1, 6, 1)
+    np.testing.assert_array_equal(Solarize()(x).numpy().ravel(), [0, 100, 127, 127, 55, 0])
+
+
+# --- The SimCLR pipeline --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_pipeline_returns_float32_in_0_255_for_uint8_and_float32(dtype):
+    images = random_images(32, dtype=dtype)
+    aug = simclr_augment(strength=1.25, blur=True, image_size=16, solarize_p=0.5, seed=0)
+    out = aug(images).numpy()
+    assert out.dtype == np.float32 and out.shape == images.shape
+    assert out.min() >= 0 and out.max() <= 255
+    assert aug(images[0]).shape == images[0].shape
+    assert simclr_augment(image_size=8)(images).shape == (32, 8, 8, 3)
+
+
+def test_identical_images_in_a_batch_get_different_augmentations():
+    batch = np.repeat(random_images(1), 16, axis=0)
+    out = simclr_augment(seed=0)(batch).numpy().reshape(16, -1)
+    distances = np.abs(out[:, None] - out[None]).max(axis=-1)
+    assert np.all(distances[~np.eye(16, dtype=bool)] > 1.0)
+
+
+def test_grayscale_happens_to_a_fifth_of_the_images():
+    # Colour input stays colour unless grayscaled; grayscale makes the channels exactly equal.
+    n = 2000
+    out = simclr_augment(seed=0)(random_images(n, 6, 6), seed=SEED).numpy()
+    gray = np.all(out[..., 0] == out[..., 1], axis=(1, 2)) & np.all(
+        out[..., 1] == out[..., 2], axis=(1, 2)
+    )
+    assert abs(gray.sum() - 0.2 * n) < 4 * math.sqrt(n * 0.2 * 0.8)
+
+
+def test_strength_0_and_full_crop_only_flip_or_grayscale():
+    images = random_images(64, 8, 8, dtype=np.float32)
+    out = simclr_augment(strength=0.0, crop_scale=(1.0, 1.0), seed=0)(images).numpy()
+    flipped = images[:, :, ::-1]
+    luma = np.array([[0.2989], [0.5870], [0.1140]], np.float32)  # Keras's grayscale weights
+    gray, gray_flipped = np.repeat(images @ luma, 3, -1), np.repeat(flipped @ luma, 3, -1)
+    candidates = np.stack([images, flipped, gray, gray_flipped])
+    error = np.abs(out[None] - candidates).max(axis=(2, 3, 4))  # (4 candidates, 64 images)
+    assert np.all(error.min(axis=0) < 1e-2)
+    assert 0 < np.sum(error[1] < 1e-2) < 64  # some flipped, some not
+
+
+def test_blur_kernel_is_an_odd_tenth_of_the_side():
+    assert [blur_kernel_size(s) for s in (32, 96, 224)] == [3, 9, 23]
+
+
+def test_eager_calls_draw_fresh_randomness_and_constructor_seeds_repeat():
+    images = random_images(8)
+    aug = simclr_augment(seed=5)
+    first, second = aug(images).numpy(), aug(images).numpy()
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, simclr_augment(seed=5)(images).numpy())
+    np.testing.assert_array_equal(aug(images, seed=SEED), aug(images, seed=SEED))
+
+
+def test_pipeline_inside_a_keras_model():
+    images = random_images(4)
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, simclr_augment(seed=0)(inputs))
+    assert not np.array_equal(model(images, training=True), model(images, training=True))
+    np.testing.assert_array_equal(model.predict(images, verbose=0), images)  # inference: identity
+
+
+# --- two_views and seeding in tf.data -------------------------------------------------------
+
+
+def collect(ds):
+    return [np.stack([a.numpy(), b.numpy()]) for a, b in ds]
+
+
+def batched_dataset(n=24, batch=8):
+    return tf.data.Dataset.from_tensor_slices(random_images(n)).batch(batch)
+
+
+def test_two_views_differ_and_have_the_input_shape():
+    ((a, b),) = two_views(batched_dataset(8), simclr_augment(), seed=0).take(1)
+    assert a.shape == b.shape == (8, 16, 16, 3) and a.dtype == tf.float32
+    assert np.all(np.abs(a.numpy() - b.numpy()).max(axis=(1, 2, 3)) > 1.0)
+
+
+def test_fixed_seed_repeats_exactly_and_other_seeds_differ():
+    runs = [collect(two_views(batched_dataset(), simclr_augment(), seed=s)) for s in (7, 7, 8)]
+    for x, y in zip(runs[0], runs[1]):
+        np.testing.assert_array_equal(x, y)
+    assert all(not np.array_equal(x, z) for x, z in zip(runs[0], runs[2]))
+
+
+def test_seed_falls_back_to_the_layer_seed_and_each_epoch_is_new():
+    first = two_views(batched_dataset(), simclr_augment(seed=3))
+    second = two_views(batched_dataset(), simclr_augment(seed=3))
+    epoch_1, epoch_2 = collect(first), collect(first)
+    for x, y in zip(epoch_1, collect(second)):
+        np.testing.assert_array_equal(x, y)
+    assert all(not np.array_equal(x, y) for x, y in zip(epoch_1, epoch_2))
+
+
+def test_two_views_of_single_images_and_of_image_label_pairs():
+    images = random_images(6)
+    pairs = tf.data.Dataset.from_tensor_slices((images, np.arange(6)))
+    singles = two_views(pairs.map(lambda x, y: x), simclr_augment(), seed=1)
+    labelled = two_views(pairs, simclr_augment(), seed=1)
+    for (a, b), (c, d) in zip(singles, labelled):
+        assert a.shape == (16, 16, 3)
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+# --- Bad arguments --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: RandomResizedCrop(scale=(0.0, 1.0)), "scale must be"),
+        (lambda: RandomResizedCrop(scale=(0.5, 0.2)), "scale must be"),
+        (lambda: RandomResizedCrop(scale=(0.1, 1.5)), "scale must be"),
+        (lambda: RandomResizedCrop(ratio=(2.0, 1.0)), "ratio must be"),
+        (lambda: RandomResizedCrop(size=0), "size must be"),
+        (lambda: RandomApply(ADD_10, 1.5), r"p is a probability and must be in \[0, 1\]"),
+        (lambda: RandomApply(ADD_10, -0.1), "p is a probability"),
+        (lambda: RandomApply(lambda x: x, 0.5), "layer must be a keras.layers.Layer"),
+        (lambda: ColorJitter(hue=0.6), r"hue must be in \[0, 0.5\]"),
+        (lambda: simclr_augment(strength=-1.0), "strength must be"),
+        (lambda: simclr_augment(strength=2.0), "strength must be"),
+        (lambda: simclr_augment(solarize_p=2.0), "solarize_p is a probability"),
+        (lambda: simclr_augment(crop_scale=(0.5, 2.0)), "scale must be"),
+        (lambda: simclr_augment(image_size=0), "image_size must be"),
+        (lambda: simclr_augment(blur=True), "blur=True needs image_size"),
+        (lambda: Solarize(threshold=300), "threshold must be"),
+    ],
+)
+def test_bad_arguments_raise_a_helpful_value_error(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (2, 2, 16, 16, 3), (4, 16, 16, 1)])
+def test_images_of_the_wrong_shape_raise(shape):
+    with pytest.raises(ValueError, match="images must"):
+        simclr_augment()(np.zeros(shape, np.float32))
+
+
+# --- Serialisation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        RandomResizedCrop(scale=(0.2, 0.9), ratio=(0.5, 2.0), size=(8, 12), seed=4),
+        RandomApply(ADD_10, 0.3, seed=2),
+        RandomApply(keras.layers.RandomFlip("horizontal"), 0.5),
+        ColorJitter(0.4, 0.4, 0.4, 0.1, seed=1),
+        SimCLRAugment(0.5, blur=True, crop_scale=(0.2, 1.0), image_size=12, solarize_p=0.1, seed=9),
+    ],
+    ids=lambda layer: type(layer).__name__,
+)
+def test_layers_round_trip_through_config_and_keras_serialisation(layer):
+    images = random_images(6)
+    copies = [
+        type(layer).from_config(layer.get_config()),
+        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer)),
+    ]
+    for copy in copies:
+        assert type(copy) is type(layer)
+        np.testing.assert_array_equal(copy(images, seed=SEED), layer(images, seed=SEED))
+        assert copy.get_config() == layer.get_config()  # after the calls: both are built
+
+
+def test_a_model_with_the_pipeline_saves_and_loads(tmp_path):
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, simclr_augment(strength=0.5, image_size=8, seed=1)(inputs))
+    model.save(tmp_path / "aug.keras")
+    loaded = keras.saving.load_model(tmp_path / "aug.keras")
+    assert isinstance(loaded.layers[-1], SimCLRAugment)
+    assert loaded.layers[-1].get_config() == model.layers[-1].get_config()

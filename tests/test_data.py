@@ -1,0 +1,443 @@
+"""clr_lib.data against files written here with known pixels, and against CIFAR-10's published facts."""
+
+import io
+import os
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clr_lib import data
+
+REAL_CIFAR10 = os.environ.get("CLR_DATA_DIR")  # read before the fixture below unsets it for every test
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test gets its own cache folder and no CLR_DATA_DIR: the user's cache is never touched."""
+    monkeypatch.setenv("CLR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CLR_DATA_DIR", raising=False)
+    return tmp_path / "cache"
+
+
+def pixels(seed, size=(8, 8)):
+    return np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+
+
+def write_png(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def png_bytes(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def labeled_folder(root):
+    """dog/ and cat/ with 2 and 3 PNGs of known pixels; returns {relative name: pixels}."""
+    written = {}
+    for i, name in enumerate(["dog/a.png", "dog/b.png", "cat/x.png", "cat/y.png", "cat/z.png"]):
+        written[name] = pixels(i)
+        write_png(root / name, written[name])
+    return written
+
+
+def make_zip(path, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content if isinstance(content, bytes) else png_bytes(content))
+    return path
+
+
+def no_warnings(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return function(*args, **kwargs)
+
+
+# --- load_image_folder ---------------------------------------------------------------------------
+
+
+def test_labeled_folder_gives_exact_pixels_sorted_classes_and_files(tmp_path):
+    written = labeled_folder(tmp_path / "pets")
+    folder = no_warnings(data.load_image_folder, tmp_path / "pets")
+    assert folder.class_names == ("cat", "dog")
+    assert folder.files == ("cat/x.png", "cat/y.png", "cat/z.png", "dog/a.png", "dog/b.png")
+    assert folder.labels.dtype == np.int64 and folder.labels.tolist() == [0, 0, 0, 1, 1]
+    assert folder.images.dtype == np.uint8 and folder.images.shape == (5, 8, 8, 3)
+    for image, name in zip(folder.images, folder.files):
+        np.testing.assert_array_equal(image, written[name])
+
+
+def test_zip_reads_like_the_folder_and_hidden_entries_are_ignored(tmp_path):
+    written = labeled_folder(tmp_path / "pets")
+    junk = {"__MACOSX/cat/._x.png": b"mac junk", "cat/.DS_Store": b"junk", ".hidden/q.png": pixels(9)}
+    archive = make_zip(tmp_path / "pets.zip", {**written, **junk})
+    from_zip = no_warnings(data.load_image_folder, archive)
+    from_folder = data.load_image_folder(tmp_path / "pets")
+    assert from_zip.files == from_folder.files and from_zip.class_names == from_folder.class_names
+    np.testing.assert_array_equal(from_zip.images, from_folder.images)
+    np.testing.assert_array_equal(from_zip.labels, from_folder.labels)
+
+
+def test_unlabeled_folder_and_labeled_choices(tmp_path):
+    for i in range(3):
+        write_png(tmp_path / "flat" / f"{i}.png", pixels(i))
+    folder = data.load_image_folder(tmp_path / "flat")
+    assert folder.labels is None and folder.class_names == () and folder.files == ("0.png", "1.png", "2.png")
+    np.testing.assert_array_equal(folder.images[2], pixels(2))
+
+    labeled_folder(tmp_path / "pets")
+    everything = data.load_image_folder(tmp_path / "pets", labeled=False)
+    assert everything.labels is None and len(everything.images) == 5
+
+    write_png(tmp_path / "pets" / "stray.png", pixels(7))
+    with pytest.raises(ValueError, match="labeled=True.*labeled=False"):
+        data.load_image_folder(tmp_path / "pets")
+    with pytest.raises(ValueError, match="stray.png"):
+        data.load_image_folder(tmp_path / "pets", labeled=True)
+    assert len(data.load_image_folder(tmp_path / "pets", labeled=False).images) == 6
+    with pytest.raises(ValueError, match="labeled must be"):
+        data.load_image_folder(tmp_path / "pets", labeled="yes")
+
+
+def test_grayscale_rgba_and_palette_become_rgb(tmp_path):
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    rgba = np.dstack([pixels(1), np.full((8, 8), 7, np.uint8)])
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    palette = Image.fromarray(pixels(2)[..., 0] // 64).convert("P")  # 4 palette indices
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)
+    palette.save(tmp_path / "palette.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    folder = no_warnings(data.load_image_folder, tmp_path)
+    images = dict(zip(folder.files, folder.images))
+    np.testing.assert_array_equal(images["gray.png"], np.repeat(gray[..., None], 3, axis=2))
+    np.testing.assert_array_equal(images["rgba.png"], pixels(1))
+    colours = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
+    np.testing.assert_array_equal(images["palette.png"], colours[pixels(2)[..., 0] // 64])
+    np.testing.assert_array_equal(images["sixteen.png"], np.repeat(gray[..., None], 3, axis=2))
+
+
+def test_mixed_sizes_need_image_size(tmp_path):
+    tmp_path = tmp_path / "images"
+    write_png(tmp_path / "a.png", pixels(0, (8, 8)))
+    write_png(tmp_path / "b.png", pixels(1, (16, 12)))
+    with pytest.raises(ValueError, match=r"8x8.*16x12.*image_size") as error:
+        data.load_image_folder(tmp_path)
+    assert "b.png" in str(error.value)
+    assert data.load_image_folder(tmp_path, image_size=8).images.shape == (2, 8, 8, 3)
+    resized = data.load_image_folder(tmp_path, image_size=(4, 6))
+    assert resized.images.shape == (2, 4, 6, 3)
+    flat = np.full((16, 12, 3), 200, np.uint8)  # a flat colour stays that colour when resized
+    write_png(tmp_path / "b.png", flat)
+    assert (data.load_image_folder(tmp_path, image_size=(4, 6)).images[1] == 200).all()
+    with pytest.raises(ValueError, match="image_size must be"):
+        data.load_image_folder(tmp_path, image_size=(4, 0))
+
+
+def test_corrupt_and_non_image_files_are_skipped_with_a_warning_naming_them(tmp_path):
+    labeled_folder(tmp_path)
+    (tmp_path / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (tmp_path / "cat" / "notes.txt").write_text("hello")
+    with pytest.warns(UserWarning, match="broken.png") as record:
+        folder = data.load_image_folder(tmp_path)
+    assert "notes.txt" in str(record[0].message)
+    assert len(folder.images) == 5 and "cat/broken.png" not in folder.files
+    with pytest.warns(UserWarning, match="broken.png"):  # the cached load warns again
+        data.load_image_folder(tmp_path)
+
+
+def test_missing_empty_or_unreadable_folders_are_errors(tmp_path):
+    with pytest.raises(data.DataNotFoundError, match="does not exist"):
+        data.load_image_folder(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DataNotFoundError, match="No image files"):
+        data.load_image_folder(tmp_path / "empty")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(data.DataNotFoundError, match="a.jpg"):
+        data.load_image_folder(tmp_path / "bad")
+    (tmp_path / "fake.zip").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="not a valid zip"):
+        data.load_image_folder(tmp_path / "fake.zip")
+
+
+def test_zip_with_malicious_names_writes_nothing_outside_the_cache(tmp_path, monkeypatch, private_cache):
+    work = tmp_path / "work"
+    work.mkdir()
+    members = {
+        "../evil.png": pixels(1),
+        "../../evil2.png": pixels(2),
+        "/tmp/evil3.png": pixels(3),
+        "ok/../../evil4.png": pixels(4),
+        "good.png": pixels(0),
+    }
+    archive = make_zip(work / "attack.zip", members)
+    monkeypatch.chdir(work)
+    def listing():  # the folders around the zip; the cache folder, tmp_path/cache, may appear
+        around = sorted(p.name for p in tmp_path.parent.iterdir())
+        return around, sorted(p.name for p in tmp_path.iterdir() if p.name != "cache")
+
+    before = listing()
+    with pytest.warns(UserWarning, match=r"\.\./evil\.png") as record:
+        folder = data.load_image_folder(archive)
+    message = str(record[0].message)
+    assert all(name in message for name in ["../../evil2.png", "/tmp/evil3.png", "ok/../../evil4.png"])
+    assert folder.files == ("good.png",)
+    np.testing.assert_array_equal(folder.images[0], pixels(0))
+    assert listing() == before and sorted(p.name for p in work.iterdir()) == ["attack.zip"]
+    assert not Path("/tmp/evil3.png").exists()
+    assert all(p.suffix == ".npz" for p in private_cache.iterdir())
+
+
+# --- the cache -----------------------------------------------------------------------------------
+
+
+def forbid_decoding(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("decoded again: the cache was not used")
+
+    monkeypatch.setattr(data._Source, "decode_all", fail)
+
+
+def test_second_load_comes_from_the_cache(tmp_path, monkeypatch, private_cache):
+    labeled_folder(tmp_path / "pets")
+    first = data.load_image_folder(tmp_path / "pets")
+    assert len(list(private_cache.glob("*.npz"))) == 1
+    forbid_decoding(monkeypatch)
+    second = data.load_image_folder(tmp_path / "pets")
+    np.testing.assert_array_equal(first.images, second.images)
+    assert first.files == second.files and first.class_names == second.class_names
+    np.testing.assert_array_equal(first.labels, second.labels)
+    with pytest.raises(AssertionError, match="decoded again"):  # other options are cached separately
+        data.load_image_folder(tmp_path / "pets", image_size=4)
+
+
+def test_a_changed_file_or_zip_invalidates_the_cache(tmp_path):
+    written = labeled_folder(tmp_path / "pets")
+    data.load_image_folder(tmp_path / "pets")
+    write_png(tmp_path / "pets" / "dog" / "a.png", pixels(99))
+    os.utime(tmp_path / "pets" / "dog" / "a.png", ns=(1, 1))  # a different mtime, whatever the clock says
+    np.testing.assert_array_equal(data.load_image_folder(tmp_path / "pets").images[3], pixels(99))
+
+    archive = make_zip(tmp_path / "pets.zip", written)
+    data.load_image_folder(archive)
+    make_zip(archive, {**written, "dog/a.png": pixels(98)})
+    os.utime(archive, ns=(2, 2))
+    np.testing.assert_array_equal(data.load_image_folder(archive).images[3], pixels(98))
+
+
+def test_a_truncated_cache_file_is_rebuilt_with_a_warning(tmp_path, private_cache):
+    labeled_folder(tmp_path / "pets")
+    first = data.load_image_folder(tmp_path / "pets")
+    (cache_file,) = private_cache.glob("*.npz")
+    cache_file.write_bytes(cache_file.read_bytes()[:300])
+    with pytest.warns(UserWarning, match="unreadable.*rebuilding"):
+        second = data.load_image_folder(tmp_path / "pets")
+    np.testing.assert_array_equal(first.images, second.images)
+    with np.load(cache_file) as stored:  # rebuilt and whole again
+        np.testing.assert_array_equal(stored["images"], first.images)
+
+
+def test_an_interrupted_cache_write_leaves_no_file(tmp_path, monkeypatch, private_cache):
+    labeled_folder(tmp_path / "pets")
+
+    def interrupted(file, **arrays):
+        file.write(b"PK partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data.load_image_folder(tmp_path / "pets")
+    assert list(private_cache.iterdir()) == []
+
+
+def test_no_cache_writes_nothing(tmp_path, private_cache):
+    labeled_folder(tmp_path / "pets")
+    data.load_image_folder(tmp_path / "pets", cache=False)
+    assert not private_cache.exists()
+
+
+# --- load_cifar10 --------------------------------------------------------------------------------
+
+
+def mini_cifar(root, per_class=(2, 1)):
+    """CIFAR-10's layout with 32x32 PNGs whose red value is 20 * label."""
+    for split, count in zip(["train", "test"], per_class):
+        for label, name in enumerate(data.class_names):
+            for i in range(count):
+                write_png(root / split / name / f"{i:04d}.png", np.full((32, 32, 3), 20 * label, np.uint8))
+    return root
+
+
+def test_cifar10_from_a_folder_and_a_zip(tmp_path, monkeypatch):
+    root = mini_cifar(tmp_path / "cifar")
+    archive = tmp_path / "cifar.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(root.rglob("*.png")):
+            z.write(path, path.relative_to(root).as_posix())
+    for source in [root, archive]:
+        monkeypatch.setenv("CLR_DATA_DIR", str(source))
+        (x_train, y_train), (x_test, y_test) = data.load_cifar10()
+        assert x_train.shape == (20, 32, 32, 3) and x_test.shape == (10, 32, 32, 3) and x_train.dtype == np.uint8
+        assert y_train.shape == (20,) and y_train.dtype == np.int64
+        np.testing.assert_array_equal(x_train[:, 0, 0, 0], 20 * y_train)  # labels follow the folder names
+        np.testing.assert_array_equal(x_test[:, 0, 0, 0], 20 * y_test)
+        assert np.bincount(y_train).tolist() == [2] * 10 and sorted(y_test) == list(range(10))
+        assert y_train.tolist() != sorted(y_train.tolist())  # a fixed shuffle: classes mixed
+        np.testing.assert_array_equal(data.load_cifar10()[0][1], y_train)
+
+
+def test_a_wrong_clr_data_dir_is_a_clear_error_without_a_download(tmp_path, monkeypatch):
+    import keras
+
+    def download(*args, **kwargs):
+        raise AssertionError("must not fall back to the download")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", download)
+    monkeypatch.setenv("CLR_DATA_DIR", str(tmp_path / "missing"))
+    with pytest.raises(data.DataNotFoundError, match=r"CLR_DATA_DIR=.*missing does not exist"):
+        data.load_cifar10()
+
+    (tmp_path / "broken.zip").write_bytes(b"not a zip at all")
+    monkeypatch.setenv("CLR_DATA_DIR", str(tmp_path / "broken.zip"))
+    with pytest.raises(ValueError, match="not a valid zip"):
+        data.load_cifar10()
+
+    labeled_folder(tmp_path / "pets")
+    monkeypatch.setenv("CLR_DATA_DIR", str(tmp_path / "pets"))
+    with pytest.raises(data.DataNotFoundError, match=r"(?s)\(train/\).*holds: cat, dog.*train/<class>"):
+        data.load_cifar10()
+
+    root = mini_cifar(tmp_path / "cifar")
+    (root / "train" / "frog").rename(root / "train" / "Frog")
+    monkeypatch.setenv("CLR_DATA_DIR", str(root))
+    with pytest.raises(ValueError, match=r"missing: \['frog'\], unexpected: \['Frog'\]"):
+        data.load_cifar10()
+
+
+def test_without_clr_data_dir_a_failed_download_explains_both_fixes(monkeypatch):
+    import keras
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://example.org/cifar-10: None -- name resolution\nmore")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(data.DataNotFoundError) as error:
+        data.load_cifar10()
+    message = str(error.value)
+    assert "CLR_DATA_DIR is not set" in message and "URL fetch failure" in message and "more" not in message
+    assert "export CLR_DATA_DIR=" in message and "train/<class>" in message and "internet" in message
+
+
+def test_keras_download_labels_are_flattened(monkeypatch):
+    import keras
+
+    images = np.zeros((4, 32, 32, 3), np.uint8)
+    labels = np.array([[1], [2], [3], [4]], np.uint8)  # Keras's shape, (N, 1)
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: ((images, labels), (images, labels)))
+    (x_train, y_train), (_, y_test) = data.load_cifar10()
+    assert y_train.tolist() == [1, 2, 3, 4] and y_train.dtype == np.int64 and y_test.shape == (4,)
+
+
+@pytest.mark.skipif(not REAL_CIFAR10, reason="set CLR_DATA_DIR to a copy of CIFAR-10 to run it")
+def test_real_cifar10(monkeypatch):
+    monkeypatch.setenv("CLR_DATA_DIR", REAL_CIFAR10)
+    start = time.perf_counter()
+    (x_train, y_train), (x_test, y_test) = data.load_cifar10()  # a cold decode: the cache folder is new
+    print(f"cold load {time.perf_counter() - start:.1f} s")
+    assert x_train.shape == (50_000, 32, 32, 3) and x_test.shape == (10_000, 32, 32, 3)
+    assert np.bincount(y_train).tolist() == [5000] * 10 and np.bincount(y_test).tolist() == [1000] * 10
+    means = x_train.reshape(-1, 3).mean(axis=0) / 255
+    np.testing.assert_allclose(means, [0.4913, 0.4821, 0.4465], atol=2e-4)  # the JPEG copy; the original: +1e-4
+    start = time.perf_counter()
+    (cached, cached_y), _ = data.load_cifar10()
+    print(f"cached load {time.perf_counter() - start:.2f} s")
+    assert time.perf_counter() - start < 10  # about a second on 2 cores; generous for a busy machine
+    np.testing.assert_array_equal(cached, x_train)
+    np.testing.assert_array_equal(cached_y, y_train)
+
+
+# --- subset --------------------------------------------------------------------------------------
+
+
+def test_subset_is_balanced_seeded_and_sized():
+    y = np.repeat(np.arange(5), [30, 20, 50, 40, 25])
+    x = np.arange(len(y)) * 10  # x tells which example was chosen
+    x_sub, y_sub = data.subset(x, y, 50, seed=1)
+    assert len(x_sub) == 50 and np.bincount(y_sub).tolist() == [10] * 5
+    np.testing.assert_array_equal(y[x_sub // 10], y_sub)
+    assert len(set(x_sub.tolist())) == 50
+    again = data.subset(x, y, 50, seed=1)
+    np.testing.assert_array_equal(again[0], x_sub)
+    assert data.subset(x, y, 50, seed=2)[0].tolist() != x_sub.tolist()
+    assert y_sub.tolist() != sorted(y_sub.tolist())  # classes mixed
+    assert np.bincount(data.subset(x, y, 52)[1]).tolist() == [11, 11, 10, 10, 10]
+    assert np.bincount(data.subset(x, y, 0.4)[1]).tolist() == [14, 13, 13, 13, 13]  # 0.4 * 165 = 66
+
+
+def test_subset_errors():
+    y = np.repeat(np.arange(3), [10, 4, 10])
+    x = np.zeros((len(y), 2))
+    with pytest.raises(ValueError, match="class 1, but it has only 4"):
+        data.subset(x, y, 15)
+    assert len(data.subset(x, y, 12)[0]) == 12
+    with pytest.raises(ValueError, match="reshape"):
+        data.subset(x, y[:, None], 6)
+    with pytest.raises(ValueError, match="same"):
+        data.subset(x[:5], y, 6)
+    for bad in [0, -3, 1.5]:
+        with pytest.raises(ValueError):
+            data.subset(x, y, bad)
+    with pytest.raises(TypeError):
+        data.subset(x, y, "6")
+
+
+# --- make_synthetic ------------------------------------------------------------------------------
+
+
+def nearest_centroid_accuracy(train_features, train_y, test_features, test_y):
+    centroids = np.stack([train_features[train_y == k].mean(axis=0) for k in np.unique(train_y)])
+    distances = ((test_features[:, None] - centroids[None]) ** 2).sum(axis=-1)
+    return (distances.argmin(axis=1) == test_y).mean()
+
+
+def spectrum(images):
+    """|FFT| of the grayscale image: blind to colour and position, sensitive to texture."""
+    gray = images.astype(float).mean(axis=-1)
+    power = np.abs(np.fft.fft2(gray - gray.mean(axis=(1, 2), keepdims=True))).reshape(len(images), -1)
+    return power / np.linalg.norm(power, axis=1, keepdims=True)
+
+
+def test_make_synthetic_shapes_balance_and_determinism():
+    start = time.perf_counter()
+    x, y = data.make_synthetic(1000)
+    assert time.perf_counter() - start < 1.0
+    assert x.shape == (1000, 32, 32, 3) and x.dtype == np.uint8 and y.shape == (1000,) and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [250] * 4
+    np.testing.assert_array_equal(data.make_synthetic(1000)[0], x)
+    assert not np.array_equal(data.make_synthetic(1000, seed=1)[0], x)
+    x6, y6 = data.make_synthetic(100, image_size=24, num_classes=6)
+    assert x6.shape == (100, 24, 24, 3) and np.bincount(y6).tolist() == [17] * 4 + [16] * 2
+    with pytest.raises(ValueError, match="num_classes"):
+        data.make_synthetic(10, num_classes=7)
+
+
+@pytest.mark.parametrize("num_classes", [4, 6])
+def test_make_synthetic_classes_are_textures_not_colours(num_classes):
+    x, y = data.make_synthetic(1200, num_classes=num_classes)
+    train, test = slice(0, 600), slice(600, None)
+    chance = 1 / num_classes
+    by_texture = nearest_centroid_accuracy(spectrum(x[train]), y[train], spectrum(x[test]), y[test])
+    flipped = nearest_centroid_accuracy(spectrum(x[train]), y[train], spectrum(x[test, :, ::-1]), y[test])
+    colour = x.reshape(len(x), -1, 3).mean(axis=1)
+    by_colour = nearest_centroid_accuracy(colour[train], y[train], colour[test], y[test])
+    assert by_texture > 0.85 and flipped > 0.85  # a horizontal flip keeps the class
+    assert by_colour < chance + 0.1
