@@ -29,6 +29,11 @@ class Profile:
     train_size: int | None  # training images used (class-balanced subset); None = all 50,000
     test_size: int | None  # test images used for evaluation; None = all 10,000
     supervised_epochs: int  # epochs of the supervised baselines and the siamese model
+    learning_rate: float = 2e-3  # peak AdamW learning rate, after linear warm-up, then cosine decay
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    crop_scale: tuple[float, float] = (0.2, 1.0)  # RandomResizedCrop area range of the views
+    jitter_strength: float = 0.5  # colour-jitter strength s (SimCLR uses 0.5 on CIFAR-10)
     knn_k: int = 200
     knn_temperature: float = 0.1
 

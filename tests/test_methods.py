@@ -11,10 +11,11 @@ from clr_lib.data import make_synthetic
 from clr_lib.pipeline import pretraining_dataset
 
 BATCH = 64
+SIZE = 16  # small synthetic images keep every method's training run to seconds
 
 
 def tiny_encoder():
-    return models.small_cnn(widths=(16, 32, 64))
+    return models.small_cnn(widths=(16, 32, 64), input_shape=(SIZE, SIZE, 3))
 
 
 METHODS = {
@@ -28,7 +29,7 @@ METHODS = {
 
 @pytest.fixture(scope="module")
 def data():
-    (x, y), (x_test, y_test) = make_synthetic(640, seed=0), make_synthetic(200, seed=1)
+    (x, y), (x_test, y_test) = make_synthetic(640, SIZE, num_classes=6, seed=0), make_synthetic(300, SIZE, 6, seed=1)
     return x, y, x_test, y_test
 
 
@@ -40,18 +41,18 @@ def knn(encoder, data):
 
 
 def pairs(x, seed=0):
-    return pretraining_dataset(x, BATCH, augment.simclr_augment(crop_scale=(0.2, 1.0)), seed=seed)
+    return pretraining_dataset(x, BATCH, augment.simclr_augment(strength=0.5, crop_scale=(0.5, 1.0)), seed=seed)
 
 
 @pytest.mark.parametrize("name", list(METHODS))
 def test_method_learns_and_round_trips(name, data, tmp_path):
     keras.utils.set_random_seed(0)
     model = METHODS[name](tiny_encoder())
-    before = knn(keras.models.clone_model(model.encoder), data)  # same architecture, fresh random weights
-    model.compile(keras.optimizers.Adam(2e-3))
-    history = model.fit(pairs(data[0]), epochs=6, verbose=0).history["loss"]
+    before = knn(model.encoder, data)  # its own random initialisation
+    model.compile(keras.optimizers.Adam(3e-3))
+    history = model.fit(pairs(data[0]), epochs=15, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))
-    assert history[-1] < history[0], history
+    assert np.mean(history[-3:]) < np.mean(history[1:4]), history  # MoCo's first epoch has a random queue
     after = knn(model.encoder, data)
     assert after > before + 0.05, (before, after)
 
