@@ -1,0 +1,141 @@
+"""Contrastive learning on a CPU budget: pretrain for a fixed wall-clock time, then measure.
+
+    python benchmarks/budget.py --method simclr --minutes 20
+    python benchmarks/budget.py --method supervised --minutes 20      # the same encoder, with labels
+
+Pretrains on all 50,000 CIFAR-10 training images for ``--minutes`` of training time (data
+loading, augmentation and the training steps included; the learning rate follows a
+warm-up + cosine schedule over the elapsed time, see ``clr_lib.callbacks.TimeBudget``),
+then prints one line: method, encoder, images seen, epochs, weighted-kNN top-1 (k=200,
+t=0.1, cosine) and linear-probe top-1 on the 10,000 test images, wall time, peak memory.
+Between epochs (off the clock) a kNN monitor on a 10,000/2,000 subset records the
+accuracy-against-time curve. The result, with every setting, goes into
+``--results`` (a JSON file keyed by ``--tag``), which the book reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from clr_lib import augment, data, evaluation, methods, models, pipeline, runs  # noqa: E402
+from clr_lib.callbacks import KNNMonitor, TimeBudget  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "budget.json"
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    cli = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    cli.add_argument("--method", required=True, choices=[*runs.METHODS, "supervised"])
+    cli.add_argument("--minutes", type=float, required=True)
+    cli.add_argument("--encoder", default="small_cnn", choices=list(models.ENCODERS))
+    cli.add_argument("--widths", default="32,64,128,256", help="small_cnn stage widths")
+    cli.add_argument("--convs", type=int, default=1, help="small_cnn convolutions per stage")
+    cli.add_argument("--width", type=int, default=64, help="resnet18_cifar base width")
+    cli.add_argument("--batch-size", type=int, default=256)
+    cli.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
+    cli.add_argument("--weight-decay", type=float, default=1e-4)
+    cli.add_argument("--warmup", type=float, default=0.05, help="warm-up, as a fraction of the budget")
+    cli.add_argument("--temperature", type=float, help="default: the method's own")
+    cli.add_argument("--projection", default="512,128", help="projection head sizes")
+    cli.add_argument("--crop-min", type=float, default=0.2, help="smallest crop area fraction")
+    cli.add_argument("--jitter", type=float, default=0.5, help="colour-jitter strength")
+    cli.add_argument("--view-size", type=int, default=32, help="side of the training views (evaluation is at 32)")
+    cli.add_argument("--queue", type=int, help="MoCo queue / NNCLR support-set size")
+    cli.add_argument("--seed", type=int, default=0)
+    cli.add_argument("--tag", help="name of this run in the results file (default: derived from the settings)")
+    cli.add_argument("--results", type=Path, default=RESULTS)
+    return cli.parse_args(argv)
+
+
+def build_encoder(args: argparse.Namespace) -> keras.Model:
+    shape = (None, None, 3)  # any view size; evaluation feeds 32x32 images
+    if args.encoder == "small_cnn":
+        widths = tuple(int(w) for w in args.widths.split(","))
+        return models.small_cnn(widths, args.convs, input_shape=shape)
+    if args.encoder == "resnet18_cifar":
+        return models.resnet18_cifar(args.width, input_shape=shape)
+    return models.get_encoder(args.encoder)
+
+
+def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
+    if args.method == "supervised":
+        model = methods.supervised_classifier(encoder, num_classes=10)
+        model.compile(keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"], jit_compile=True)
+        return model
+    settings = {"projection_dims": tuple(int(d) for d in args.projection.split(","))}
+    if args.temperature is not None:
+        settings["temperature"] = args.temperature
+    if args.queue is not None:
+        settings["queue_size"] = args.queue
+    model = runs.build_method(args.method, encoder, **settings)
+    model.compile(keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay))
+    return model
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = arguments(argv)
+    start = time.perf_counter()
+    keras.utils.set_random_seed(args.seed)
+    (x, y), (x_test, y_test) = data.load_cifar10()
+    load_seconds = time.perf_counter() - start
+    views = augment.simclr_augment(strength=args.jitter, crop_scale=(args.crop_min, 1.0),
+                                   image_size=args.view_size, seed=args.seed)
+    if args.method == "supervised":
+        crop_flip = keras.Sequential([augment.RandomResizedCrop((args.crop_min, 1.0), size=args.view_size),
+                                      keras.layers.RandomFlip("horizontal")])
+        train = pipeline.labeled_dataset(x, y, args.batch_size, crop_flip, seed=args.seed)
+    else:
+        train = pipeline.pretraining_dataset(x, args.batch_size, views, seed=args.seed)
+    encoder = build_encoder(args)
+    model = build_model(args, encoder)
+    bank_x, bank_y = data.subset(x, y, 10_000, seed=1)
+    probe_x, probe_y = data.subset(x_test, y_test, 2_000, seed=1)
+    budget = TimeBudget(args.minutes * 60 - load_seconds, args.lr, warmup=args.warmup)
+    monitor = KNNMonitor(bank_x, bank_y, probe_x, probe_y, k=200, temperature=0.1, encoder=encoder)
+    history = model.fit(train.repeat(), steps_per_epoch=len(x) // args.batch_size, epochs=10_000,
+                        callbacks=[budget, monitor], verbose=2).history
+    wall = budget.spent + load_seconds
+
+    train_feats = evaluation.extract_features(encoder, x)
+    test_feats = evaluation.extract_features(encoder, x_test)
+    result = {
+        "method": args.method, "encoder": args.encoder, "settings": vars(args) | {"results": str(args.results)},
+        "images_seen": int(model.optimizer.iterations.numpy()) * args.batch_size,
+        "knn_top1": evaluation.knn_accuracy(train_feats, y, test_feats, y_test, k=200, temperature=0.1),
+        "linear_probe_top1": evaluation.linear_probe(train_feats, y, test_feats, y_test),
+        "wall_seconds": wall, "load_seconds": load_seconds,
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "curve": {"train_seconds": history["train_seconds"], "knn_subset": history["val_knn_acc"],
+                  "loss": history["loss"]},
+        "environment": runs.environment(),
+    }
+    result["epochs"] = result["images_seen"] / len(x)
+    if args.method == "supervised":
+        result["classifier_top1"] = float(model.evaluate(x_test, y_test, batch_size=512, verbose=0)[1])
+    tag = args.tag or f"{args.method}-{args.encoder}-{args.minutes:g}min"
+    stored = json.loads(args.results.read_text()) if args.results.exists() else {}
+    stored[tag] = result
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(stored, indent=1))
+    print(f"{tag}: method={args.method} encoder={args.encoder} images_seen={result['images_seen']} "
+          f"epochs={result['epochs']:.2f} knn_top1={result['knn_top1']:.4f} "
+          f"linear_top1={result['linear_probe_top1']:.4f} wall={wall / 60:.1f}min "
+          f"peak_mem={result['peak_memory_mb']:.0f}MB", flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
