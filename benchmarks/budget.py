@@ -52,6 +52,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--jitter", type=float, default=0.5, help="colour-jitter strength")
     cli.add_argument("--view-size", type=int, default=32, help="side of the training views (evaluation is at 32)")
     cli.add_argument("--queue", type=int, help="MoCo queue / NNCLR support-set size")
+    cli.add_argument("--no-xla", action="store_true", help="compile the step without XLA")
+    cli.add_argument("--quick-eval", action="store_true",
+                     help="for searches: measure on the monitor's 10,000/2,000 subsets instead of the full sets")
     cli.add_argument("--seed", type=int, default=0)
     cli.add_argument("--tag", help="name of this run in the results file (default: derived from the settings)")
     cli.add_argument("--results", type=Path, default=RESULTS)
@@ -73,7 +76,7 @@ def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
         model = methods.supervised_classifier(encoder, num_classes=10)
         model.compile(keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"], jit_compile=True)
+                      metrics=["accuracy"], jit_compile=not args.no_xla)
         return model
     settings = {"projection_dims": tuple(int(d) for d in args.projection.split(","))}
     if args.temperature is not None:
@@ -81,7 +84,7 @@ def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
     if args.queue is not None:
         settings["queue_size"] = args.queue
     model = runs.build_method(args.method, encoder, **settings)
-    model.compile(keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay))
+    model.compile(keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay), jit_compile=not args.no_xla)
     return model
 
 
@@ -91,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     keras.utils.set_random_seed(args.seed)
     (x, y), (x_test, y_test) = data.load_cifar10()
     load_seconds = time.perf_counter() - start
+    n_train = len(x)
     views = augment.simclr_augment(strength=args.jitter, crop_scale=(args.crop_min, 1.0),
                                    image_size=args.view_size, seed=args.seed)
     if args.method == "supervised":
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
                         callbacks=[budget, monitor], verbose=2).history
     wall = budget.spent + load_seconds
 
+    if args.quick_eval:
+        (x, y), (x_test, y_test) = (bank_x, bank_y), (probe_x, probe_y)
     train_feats = evaluation.extract_features(encoder, x)
     test_feats = evaluation.extract_features(encoder, x_test)
     result = {
@@ -122,7 +128,8 @@ def main(argv: list[str] | None = None) -> dict:
                   "loss": history["loss"]},
         "environment": runs.environment(),
     }
-    result["epochs"] = result["images_seen"] / len(x)
+    result["epochs"] = result["images_seen"] / n_train
+    result["evaluated_on"] = {"train": int(len(x)), "test": int(len(x_test))}
     if args.method == "supervised":
         result["classifier_top1"] = float(model.evaluate(x_test, y_test, batch_size=512, verbose=0)[1])
     tag = args.tag or f"{args.method}-{args.encoder}-{args.minutes:g}min"

@@ -1,0 +1,487 @@
+"""Training throughput of every contrastive method: images/s, peak memory and achieved GFLOP/s.
+
+    .venv/bin/python benchmarks/throughput.py                                  # every method x encoder
+    .venv/bin/python benchmarks/throughput.py --methods simclr --encoders small_cnn --steps 5
+    .venv/bin/python benchmarks/throughput.py --methods simclr --encoders small_cnn --no-xla
+    .venv/bin/python benchmarks/throughput.py --steps small_cnn=30,resnet18_cifar=2 --json out.json
+
+For each method (``--methods``: simclr, dcl, moco, nnclr) and encoder (``--encoders``:
+small_cnn, resnet18_cifar) at ``--batch-size`` (256), one line with:
+
+* **step img/s**: the training step alone. A few batches of views are made once with the real
+  augmentation, kept in memory as float32, and served by ``tf.data.Dataset.from_tensor_slices(...)
+  .repeat()``; ``model.fit(..., steps_per_epoch=warmup + steps)`` runs, and only the last
+  ``steps`` steps are timed, so the warm-up steps absorb tracing and XLA compilation.
+* **e2e img/s**: end to end, the same model on ``clr_lib.pipeline.pretraining_dataset`` over
+  uint8 images (shuffle, batch, ``two_views(simclr_augment(...))`` with the ``book`` profile's
+  crop scale and jitter strength), the augmentation competing with the step for the same cores.
+  Images are CIFAR-10 (``clr_lib.data.load_cifar10()``) when ``CLR_DATA_DIR`` is set and
+  loads, else ``make_synthetic(10000, 32)`` (the table's ``data`` column says which).
+  "Images" are training images: each gives two views, so views/s is twice the number.
+* **peak MB**: the peak resident memory (``ru_maxrss``) of the configuration's own
+  subprocess: every configuration runs in a fresh Python process, one after the other.
+* **GFLOP/step** and **GFLOP/s**: an analytic count of one training step, divided by the
+  measured step time, and that rate as a fraction of this machine's float32 matmul rate
+  (``tf.matmul`` of 2048 x 2048 in a ``tf.function``, best of several runs, both cores).
+
+Steps are timed with a Keras callback at the end of each batch (on a CPU a step has finished
+when ``fit`` gets its logs back). The optimizer is the course's AdamW with warm-up and cosine
+decay (``runs.make_optimizer``, ``book`` profile); the compiled step is Keras's own, with XLA
+as ``ContrastiveModel.compile`` sets it (on), or off with ``--no-xla``.
+
+FLOP accounting (multiply-add = 2 FLOPs; per training step of ``B`` images, ``2B`` views):
+
+* Weight layers, per image, forward: Conv2D ``2 * H_out * W_out * kh * kw * C_in * C_out``;
+  Dense ``2 * in * out`` (bias additions ignored). Summed over the encoder, the projection head
+  and (NNCLR) the predictor: ``F_enc``, ``F_proj``, ``F_pred``.
+* Trained branches: forward + backward = 3 x forward (the usual rule: the backward pass has
+  a matmul for the input gradient and one for the weight gradient), for both views:
+  ``2B * 3 * (F_enc + F_proj [+ F_pred])``. The rule slightly overcounts: the first
+  convolution needs no gradient with respect to the images (about 2% of small_cnn's count,
+  0.1% of resnet18_cifar's).
+* MoCo: the key encoder and key head run forward only, on both views (symmetric loss):
+  ``2B * (F_enc + F_proj)``. Only the query views (both, symmetric) are trained.
+* Loss and search matmuls, ``D`` = projection size (128), ``K`` = queue size:
+  SimCLR ``3 * 2 (2B)^2 D`` (the ``2B x 2B`` similarity matrix, forward + two gradients);
+  DCL ``3 * 4 * 2 B^2 D`` (cross and within similarities, both directions);
+  MoCo ``2 * 2 * 2 B K D`` (``q @ queue^T`` in both directions, forward and the query
+  gradient only: the queue is a constant); NNCLR ``2 * 2 B K D`` (nearest-neighbour search in
+  the support set, forward only) + ``2 * 2 * 2 B^2 D`` (the loss, both directions, forward
+  and the prediction gradient only).
+* Not in the headline count (``other`` in ``--json`` and ``--layers``, a rough estimate):
+  batch norm (4 FLOPs per element: mean, variance, normalise, scale-shift), ReLU and
+  residual additions (1), pooling (1 per input element), the input standardisation (2),
+  each x 3 when trained; softmax/cross-entropy, L2 normalisation, the optimizer update and
+  MoCo's momentum update. They are few FLOPs but much memory traffic.
+
+The analytic forward count of each encoder is cross-checked against TensorFlow's own
+profiler (``tf.compat.v1.profiler`` on the graph of a concrete forward function, batch 1);
+``--layers`` also prints the per-layer forward FLOPs and arithmetic intensity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from clr_lib import augment, config, data, methods, models, pipeline, runs  # noqa: E402
+
+METHODS = ("simclr", "dcl", "moco", "nnclr")
+ENCODERS = ("small_cnn", "resnet18_cifar")
+# resnet18_cifar is about 37x small_cnn's FLOPs: a step at batch 256 takes tens of seconds here.
+DEFAULT_STEPS = {"small_cnn": 15, "resnet18_cifar": 1}
+DEFAULT_WARMUP = {"small_cnn": 2, "resnet18_cifar": 1}
+# The end-to-end phase reuses the compiled step; its warm-up only fills the input pipeline,
+# which is negligible next to one resnet18_cifar step.
+DEFAULT_E2E_WARMUP = {"small_cnn": 2, "resnet18_cifar": 0}
+FIXED_BATCHES = 4  # distinct pre-made batches of views the step-only phase cycles through
+SYNTHETIC_IMAGES = 10_000
+RESULT_MARKER = "THROUGHPUT_RESULT "
+# Rough FLOPs per element for the layers left out of the headline count.
+ELEMENTWISE_COST = {"BatchNormalization": 4, "Normalization": 2, "ReLU": 1, "Add": 1,
+                    "MaxPooling2D": 1, "GlobalAveragePooling2D": 1}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One benchmark configuration, run in its own subprocess."""
+
+    method: str
+    encoder: str
+    batch_size: int
+    steps: int
+    warmup: int
+    e2e_warmup: int
+    xla: bool
+
+
+# --- FLOP counting ------------------------------------------------------------------------
+
+@dataclass
+class LayerCount:
+    """Forward cost of one layer, per image."""
+
+    name: str
+    kind: str
+    output_shape: tuple
+    flops: int  # weight-layer FLOPs (Conv2D, Dense); 0 for the others
+    other: int  # rough elementwise FLOPs (BN, ReLU, pooling, ...); 0 for weight layers
+    activations: int  # input + output elements per image
+    weights: int  # kernel elements
+
+    def intensity(self, batch: int) -> float:
+        """Forward FLOPs per byte of float32 memory traffic (activations in and out, weights once) for a batch."""
+        return batch * (self.flops or self.other) / (4 * (batch * self.activations + self.weights))
+
+
+def _leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers of ``model``, nested models flattened."""
+    leaves = []
+    for layer in model.layers:
+        leaves.extend(_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return leaves
+
+
+def _elements(shape) -> int:
+    """Elements per image of an activation shape ``(None, ...)``."""
+    return int(np.prod([d for d in shape[1:]]))
+
+
+def layer_counts(model: keras.Model) -> list[LayerCount]:
+    """Per-image forward FLOPs of every layer of an encoder or head (see the module docstring)."""
+    counts = []
+    for layer in _leaf_layers(model):
+        kind = type(layer).__name__
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.layers.Dense):
+            n_in, n_out = layer.kernel.shape
+            out_shape, flops, other = (None, n_out), 2 * n_in * n_out, 0
+            activations, weights = n_in + n_out, n_in * n_out
+        else:
+            out_shape = tuple(layer.output.shape)
+            in_shapes = layer.input if isinstance(layer.input, list) else [layer.input]
+            n_in = sum(_elements(x.shape) for x in in_shapes)
+            if isinstance(layer, keras.layers.Conv2D):
+                kh, kw, c_in, c_out = layer.kernel.shape
+                _, h, w, _ = out_shape
+                flops, other = 2 * h * w * kh * kw * c_in * c_out, 0
+                weights = kh * kw * c_in * c_out
+            else:
+                per_element = ELEMENTWISE_COST.get(kind, 0)
+                base = n_in if "Pooling" in kind else _elements(out_shape)
+                flops, other, weights = 0, per_element * base, 0
+            activations = n_in + _elements(out_shape)
+        counts.append(LayerCount(layer.name, kind, out_shape, int(flops), int(other), int(activations), int(weights)))
+    return counts
+
+
+def forward_flops(model: keras.Model) -> tuple[int, int]:
+    """(weight-layer FLOPs, rough elementwise FLOPs) of one image's forward pass through ``model``."""
+    counts = layer_counts(model)
+    return sum(c.flops for c in counts), sum(c.other for c in counts)
+
+
+def step_flops(model: methods.ContrastiveModel, batch: int) -> dict[str, float]:
+    """FLOPs of one training step of ``model`` on ``batch`` images (two views each), by part."""
+    enc, enc_other = forward_flops(model.encoder)
+    proj, proj_other = forward_flops(model.projector)
+    d = model.projection_dims[-1]
+    trained_views, key_views = 2 * batch, 0
+    per_view, other_per_view = enc + proj, enc_other + proj_other
+    if isinstance(model, methods.DCL):
+        loss = 3 * 4 * 2 * batch**2 * d
+    elif isinstance(model, methods.SimCLR):
+        loss = 3 * 2 * (2 * batch) ** 2 * d
+    elif isinstance(model, methods.MoCo):
+        directions = 2 if model.symmetric else 1
+        trained_views = key_views = directions * batch
+        loss = directions * 2 * 2 * batch * model.queue.size * d
+    elif isinstance(model, methods.NNCLR):
+        if model.predictor is not None:
+            pred, pred_other = forward_flops(model.predictor)
+            per_view, other_per_view = per_view + pred, other_per_view + pred_other
+        loss = 2 * 2 * batch * model.support_set.size * d + 2 * 2 * 2 * batch**2 * d
+    else:
+        raise ValueError(f"No FLOP model for {type(model).__name__}.")
+    trained = 3 * trained_views * per_view
+    keys = key_views * (enc + proj)
+    other = 3 * trained_views * other_per_view + key_views * (enc_other + proj_other)
+    return {"trained": float(trained), "keys_forward": float(keys), "loss_matmuls": float(loss),
+            "total": float(trained + keys + loss), "other": float(other),
+            "encoder_forward_per_image": float(enc), "heads_forward_per_image": float(per_view - enc)}
+
+
+def profiler_forward_flops(encoder: keras.Model) -> dict[str, int]:
+    """TensorFlow's own FLOP count of one image's forward pass (``tf.compat.v1.profiler``),
+    split into Conv2D/MatMul and everything else."""
+    spec = tf.TensorSpec([1, *encoder.input_shape[1:]], tf.float32)
+    graph = tf.function(lambda x: encoder(x, training=False)).get_concrete_function(spec).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    root = tf.compat.v1.profiler.profile(graph, cmd="scope", options=options)
+    by_kind = {"conv_matmul": 0, "other": 0}
+    stack = list(root.children)
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.float_ops:
+            op_type = graph.get_operation_by_name(node.name).type
+            by_kind["conv_matmul" if op_type in ("Conv2D", "MatMul") else "other"] += int(node.float_ops)
+    return by_kind
+
+
+# --- the machine --------------------------------------------------------------------------
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
+    """Best-of-``repeats`` float32 ``n x n`` matmul rate in GFLOP/s, plain ``tf.function`` and XLA."""
+    a = tf.random.normal((n, n), seed=0)
+    b = tf.random.normal((n, n), seed=1)
+    rates = {}
+    for name, jit in (("tf_function", False), ("xla", True)):
+        matmul = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=jit)
+        matmul(a, b).numpy()  # trace, compile
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            matmul(a, b).numpy()
+            best = min(best, time.perf_counter() - start)
+        rates[name] = 2 * n**3 / best / 1e9
+    rates["best"] = max(rates.values())
+    return rates
+
+
+def machine() -> dict:
+    """CPU, cores, versions (``runs.environment``) and the current load average."""
+    return {**runs.environment(), "load_average": os.getloadavg()}
+
+
+# --- one configuration (runs inside the subprocess) ---------------------------------------
+
+class StepClock(keras.callbacks.Callback):
+    """Wall-clock time at the start of training and at the end of every batch."""
+
+    def on_train_begin(self, logs=None):
+        self.start, self.ends = time.perf_counter(), []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+        self.loss = float(logs["loss"])
+
+    def on_train_end(self, logs=None):
+        self.finish = time.perf_counter()
+
+
+def load_images() -> tuple[np.ndarray, str]:
+    """uint8 training images and where they come from: CIFAR-10 if ``CLR_DATA_DIR`` loads, else synthetic."""
+    if os.environ.get(data.DATA_DIR_VAR, "").strip():
+        try:
+            (x, _), _ = data.load_cifar10()
+            return x, "cifar10"
+        except (data.DataNotFoundError, ValueError, OSError) as error:
+            print(f"CIFAR-10 from {data.DATA_DIR_VAR} did not load ({str(error).splitlines()[0]}); "
+                  "using synthetic images.", file=sys.stderr)
+    x, _ = data.make_synthetic(SYNTHETIC_IMAGES, 32)
+    return x, "synthetic"
+
+
+def method_kwargs(method: str, batch: int) -> dict:
+    """Queue sizes that are a multiple of the batch (the defaults when they already are)."""
+    defaults = {"moco": 4096, "nnclr": 8192}
+    if method not in defaults or defaults[method] % batch == 0:
+        return {}
+    return {"queue_size": max(1, round(defaults[method] / batch)) * batch}
+
+
+def fixed_views(pairs: tf.data.Dataset, n: int) -> tf.data.Dataset:
+    """``n`` batches of views taken from ``pairs`` once, held in memory and repeated forever."""
+    batches = list(pairs.take(n).as_numpy_iterator())
+    view_a = np.stack([a for a, _ in batches]).astype(np.float32)
+    view_b = np.stack([b for _, b in batches]).astype(np.float32)
+    return tf.data.Dataset.from_tensor_slices((view_a, view_b)).repeat()
+
+
+def timed_fit(model: keras.Model, dataset: tf.data.Dataset, warmup: int, steps: int, batch: int) -> dict:
+    """``fit`` for ``warmup + steps`` steps; the rate over the last ``steps`` only."""
+    clock = StepClock()
+    model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, callbacks=[clock], verbose=0)
+    returned = time.perf_counter()
+    ends = [clock.start, *clock.ends]
+    step_times = np.diff(ends)
+    timed = ends[-1] - ends[warmup]
+    return {"images_per_s": steps * batch / timed, "seconds_timed": timed,
+            "step_seconds": [round(float(t), 4) for t in step_times],
+            "median_step_s": float(np.median(step_times[warmup:])), "final_loss": clock.loss,
+            "fit_overhead_s": round(returned - clock.finish, 2)}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_config(cfg: Config) -> dict:
+    """Build, compile and time one configuration; the record the parent prints."""
+    keras.utils.set_random_seed(0)
+    rss_start = peak_rss_mb()
+    clock = [time.perf_counter()]
+    images, source = load_images()
+    profile = config.PROFILES["book"].replace(batch_size=cfg.batch_size)
+    views = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale, seed=0)
+    model = runs.build_method(cfg.method, models.get_encoder(cfg.encoder), **method_kwargs(cfg.method, cfg.batch_size))
+    model.compile(optimizer=runs.make_optimizer(profile, 50_000 // cfg.batch_size), jit_compile=cfg.xla)
+    fixed = fixed_views(pipeline.pretraining_dataset(images, cfg.batch_size, views, seed=0), FIXED_BATCHES)
+    clock.append(time.perf_counter())
+    step = timed_fit(model, fixed, cfg.warmup, cfg.steps, cfg.batch_size)
+    clock.append(time.perf_counter())
+    rss_step = peak_rss_mb()
+    pairs = pipeline.pretraining_dataset(images, cfg.batch_size, views, seed=1).repeat()
+    e2e = timed_fit(model, pairs, cfg.e2e_warmup, cfg.steps, cfg.batch_size)
+    clock.append(time.perf_counter())
+    flops = step_flops(model, cfg.batch_size)
+    return {**asdict(cfg), "data": source, "step": step, "e2e": e2e, "flops": flops,
+            "gflops_per_s_step": flops["total"] * step["images_per_s"] / cfg.batch_size / 1e9,
+            "gflops_per_s_e2e": flops["total"] * e2e["images_per_s"] / cfg.batch_size / 1e9,
+            "rss_mb": {"after_import": rss_start, "peak_after_step_phase": rss_step, "peak": peak_rss_mb()},
+            "phase_seconds": dict(zip(("setup", "step_phase", "e2e_phase"), np.diff(clock).round(1).tolist())),
+            "method_kwargs": method_kwargs(cfg.method, cfg.batch_size)}
+
+
+def worker(encoded: str) -> None:
+    """Subprocess entry point: run the configuration given as JSON, print the result as JSON."""
+    result = run_config(Config(**json.loads(encoded)))
+    print(RESULT_MARKER + json.dumps(result), flush=True)
+
+
+# --- the parent: run every configuration, print the table ---------------------------------
+
+def run_in_subprocess(cfg: Config, timeout: float) -> dict:
+    """Run ``cfg`` in a fresh Python process (its own peak memory); an ``error`` record if it fails."""
+    command = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(asdict(cfg))]
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**asdict(cfg), "error": f"timed out after {timeout:.0f} s"}
+    wall = time.perf_counter() - start
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARKER)]
+    if done.returncode or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {**asdict(cfg), "error": f"exit {done.returncode}: {tail}"}
+    result = json.loads(lines[-1][len(RESULT_MARKER):])
+    return {**result, "wall_seconds": wall, "load_average_1min": [load_before, os.getloadavg()[0]]}
+
+
+HEADER = (f"{'method':<7} {'encoder':<15} {'xla':<4} {'data':<9} {'steps':>5} {'step img/s':>10} "
+          f"{'e2e img/s':>10} {'peak MB':>8} {'GFLOP/step':>10} {'GFLOP/s':>8} {'of matmul':>9} "
+          f"{'e2e GFLOP/s':>11} {'1st step s':>10} {'load':>9}")
+
+
+def format_row(r: dict, matmul: float) -> str:
+    """One plain table line for a result record (or its error)."""
+    head = f"{r['method']:<7} {r['encoder']:<15} {'on' if r['xla'] else 'off':<4}"
+    if "error" in r:
+        return f"{head} ERROR {r['error']}"
+    load = "{:.1f}-{:.1f}".format(*r["load_average_1min"])
+    return (f"{head} {r['data']:<9} {r['steps']:>5} {r['step']['images_per_s']:>10.0f} "
+            f"{r['e2e']['images_per_s']:>10.0f} {r['rss_mb']['peak']:>8.0f} {r['flops']['total'] / 1e9:>10.2f} "
+            f"{r['gflops_per_s_step']:>8.1f} {r['gflops_per_s_step'] / matmul:>9.1%} "
+            f"{r['gflops_per_s_e2e']:>11.1f} {r['step']['step_seconds'][0]:>10.1f} {load:>9}")
+
+
+def print_layers(name: str, batch: int) -> None:
+    """Per-layer forward FLOPs and arithmetic intensity at ``batch`` (FLOPs per byte moved)."""
+    counts = layer_counts(models.get_encoder(name))
+    total = sum(c.flops for c in counts)
+    print(f"\n{name}: per-image forward, weight layers {total / 1e6:.1f} MFLOP")
+    print(f"  {'layer':<22} {'kind':<22} {'output':<18} {'MFLOP':>8} {'share':>6} {'other MFLOP':>11} {'FLOP/byte':>9}")
+    for c in counts:
+        intensity = c.intensity(batch)
+        share = f"{c.flops / total:.1%}" if c.flops else ""
+        print(f"  {c.name:<22} {c.kind:<22} {str(c.output_shape[1:]):<18} {c.flops / 1e6:>8.2f} {share:>6} "
+              f"{c.other / 1e6:>11.3f} {intensity:>9.1f}")
+
+
+def per_encoder(text: str | None, defaults: dict[str, int], flag: str) -> dict[str, int]:
+    """Parse ``N`` (every encoder) or ``enc=N,enc=N`` (the others keep their defaults)."""
+    values = dict(defaults)
+    if text is None:
+        return values
+    if "=" not in text:
+        return {name: int(text) for name in values}
+    for item in text.split(","):
+        name, _, number = item.partition("=")
+        if name.strip() not in values:
+            raise SystemExit(f"{flag}: unknown encoder {name.strip()!r}; choose from {', '.join(values)}.")
+        values[name.strip()] = int(number)
+    return values
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    cli = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    cli.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all four)")
+    cli.add_argument("--encoders", default=",".join(ENCODERS), help="comma-separated (default: both)")
+    cli.add_argument("--batch-size", type=int, default=256)
+    cli.add_argument("--steps", help="timed steps: N for every encoder, or e.g. small_cnn=20,resnet18_cifar=1 "
+                                     f"(default {DEFAULT_STEPS})")
+    cli.add_argument("--warmup", help=f"untimed steps before the step-only timing, same syntax (default {DEFAULT_WARMUP})")
+    cli.add_argument("--e2e-warmup", help=f"untimed steps before the end-to-end timing (default {DEFAULT_E2E_WARMUP})")
+    cli.add_argument("--no-xla", action="store_true", help="compile the step with jit_compile=False")
+    cli.add_argument("--layers", action="store_true", help="print each encoder's per-layer FLOPs")
+    cli.add_argument("--timeout", type=float, default=900, help="seconds allowed per configuration (default 900)")
+    cli.add_argument("--json", help="write the results to this JSON file")
+    cli.add_argument("--worker", help=argparse.SUPPRESS)
+    args = cli.parse_args(argv)
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    args.encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
+    for name, chosen, known in (("--methods", args.methods, runs.METHODS), ("--encoders", args.encoders, ENCODERS)):
+        unknown = [c for c in chosen if c not in known]
+        if unknown or not chosen:
+            cli.error(f"{name}: unknown {unknown}; choose from {', '.join(known)}")
+    if args.batch_size < 2:
+        cli.error("--batch-size must be at least 2")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
+    if args.worker:
+        worker(args.worker)
+        return
+    steps = per_encoder(args.steps, DEFAULT_STEPS, "--steps")
+    warmup = per_encoder(args.warmup, DEFAULT_WARMUP, "--warmup")
+    e2e_warmup = per_encoder(args.e2e_warmup, DEFAULT_E2E_WARMUP, "--e2e-warmup")
+    if min(steps.values()) < 1 or min(warmup.values()) < 1 or min(e2e_warmup.values()) < 0:
+        raise SystemExit("--steps and --warmup must be at least 1, --e2e-warmup at least 0.")
+
+    env = machine()
+    print(f"CPU: {env['cpu']}, {env['cpu_count']} cores; TensorFlow {env['tensorflow']}, Keras {env['keras']}, "
+          f"Python {env['python']}; GPUs: {env['gpus'] or 'none'}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in env['load_average'])} (other processes share the cores)")
+    matmul = matmul_gflops()
+    print(f"float32 matmul 2048x2048, best of 5: {matmul['tf_function']:.1f} GFLOP/s (tf.function), "
+          f"{matmul['xla']:.1f} GFLOP/s (XLA); reference {matmul['best']:.1f} GFLOP/s")
+    checks = {}
+    for name in args.encoders:
+        analytic, other = forward_flops(models.get_encoder(name))
+        profiled = profiler_forward_flops(models.get_encoder(name))
+        checks[name] = {"analytic_conv_dense": analytic, "analytic_other": other, "profiler": profiled}
+        print(f"{name} forward FLOPs per image: analytic conv/dense {analytic / 1e6:.2f} M, "
+              f"tf.profiler Conv2D/MatMul {profiled['conv_matmul'] / 1e6:.2f} M "
+              f"(other ops: analytic ~{other / 1e6:.2f} M, profiler {profiled['other'] / 1e6:.2f} M)")
+        if args.layers:
+            print_layers(name, args.batch_size)
+    print(f"\nbatch {args.batch_size}, XLA {'off' if args.no_xla else 'on'}; img/s = training images "
+          "(2 views each); GFLOP/s from the step-only rate; 'of matmul' = GFLOP/s / reference matmul rate")
+    print(HEADER, flush=True)
+
+    results = []
+    for encoder in args.encoders:
+        for method in args.methods:
+            cfg = Config(method, encoder, args.batch_size, steps[encoder], warmup[encoder],
+                         e2e_warmup[encoder], not args.no_xla)
+            results.append(run_in_subprocess(cfg, args.timeout))
+            print(format_row(results[-1], matmul["best"]), flush=True)
+
+    if args.json:
+        record = {"command": sys.argv, "machine": env, "matmul_gflops": matmul, "flop_check": checks, "results": results}
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=2)
+        print(f"results written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
