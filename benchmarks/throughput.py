@@ -286,11 +286,18 @@ def method_kwargs(method: str, batch: int) -> dict:
 
 
 def fixed_views(pairs: tf.data.Dataset, n: int) -> tf.data.Dataset:
-    """``n`` batches of views taken from ``pairs`` once, held in memory and repeated forever."""
+    """``n`` batches of views taken from ``pairs`` once, held in memory and repeated forever.
+
+    tf.data autotuning is off here: there is nothing to tune, and deleting an autotuned iterator
+    of an endless dataset (which ``fit`` does when it returns) can block for up to about a
+    minute while the autotuner's background thread finishes its wait.
+    """
     batches = list(pairs.take(n).as_numpy_iterator())
     view_a = np.stack([a for a, _ in batches]).astype(np.float32)
     view_b = np.stack([b for _, b in batches]).astype(np.float32)
-    return tf.data.Dataset.from_tensor_slices((view_a, view_b)).repeat()
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return tf.data.Dataset.from_tensor_slices((view_a, view_b)).repeat().with_options(options)
 
 
 def timed_fit(model: keras.Model, dataset: tf.data.Dataset, warmup: int, steps: int, batch: int) -> dict:

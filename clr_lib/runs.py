@@ -76,6 +76,7 @@ def environment() -> dict:
     return {
         "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
         "numpy": np.__version__, "cpu": cpu, "cpu_count": os.cpu_count(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],  # other work competing for the cores
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "data": f"{data.DATA_DIR_VAR}={Path(source).name}" if source else "keras.datasets.cifar10",
     }
