@@ -424,7 +424,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     cli.add_argument("--batch-size", type=int, default=256)
     cli.add_argument("--steps", help="timed steps: N for every encoder, or e.g. small_cnn=20,resnet18_cifar=1 "
                                      f"(default {DEFAULT_STEPS})")
-    cli.add_argument("--warmup", help=f"untimed steps before the step-only timing, same syntax (default {DEFAULT_WARMUP})")
+    cli.add_argument("--warmup", help=f"untimed steps before the step-only timing, same syntax "
+                                      f"(default {DEFAULT_WARMUP})")
     cli.add_argument("--e2e-warmup", help=f"untimed steps before the end-to-end timing (default {DEFAULT_E2E_WARMUP})")
     cli.add_argument("--no-xla", action="store_true", help="compile the step with jit_compile=False")
     cli.add_argument("--layers", action="store_true", help="print each encoder's per-layer FLOPs")
@@ -457,7 +458,8 @@ def main(argv: list[str] | None = None) -> None:
     env = machine()
     print(f"CPU: {env['cpu']}, {env['cpu_count']} cores; TensorFlow {env['tensorflow']}, Keras {env['keras']}, "
           f"Python {env['python']}; GPUs: {env['gpus'] or 'none'}")
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in env['load_average'])} (other processes share the cores)")
+    load = " ".join(f"{x:.2f}" for x in env["load_average"])
+    print(f"load average at start: {load} (other processes share the cores)")
     matmul = matmul_gflops()
     print(f"float32 matmul 2048x2048, best of 5: {matmul['tf_function']:.1f} GFLOP/s (tf.function), "
           f"{matmul['xla']:.1f} GFLOP/s (XLA); reference {matmul['best']:.1f} GFLOP/s")
@@ -484,7 +486,8 @@ def main(argv: list[str] | None = None) -> None:
             print(format_row(results[-1], matmul["best"]), flush=True)
 
     if args.json:
-        record = {"command": sys.argv, "machine": env, "matmul_gflops": matmul, "flop_check": checks, "results": results}
+        record = {"command": sys.argv, "machine": env, "matmul_gflops": matmul, "flop_check": checks,
+                  "results": results}
         with open(args.json, "w") as f:
             json.dump(record, f, indent=2)
         print(f"results written to {args.json}")

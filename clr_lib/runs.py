@@ -86,7 +86,7 @@ class _Timer(keras.callbacks.Callback):
     """Wall-clock seconds at the end of every epoch, counted from the start of training."""
 
     def on_train_begin(self, logs=None):
-        self.start, self.times = time.perf_counter(), []
+        self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs["wall_time"] = time.perf_counter() - self.start
