@@ -115,13 +115,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.quick_eval:
         (x, y), (x_test, y_test) = (bank_x, bank_y), (probe_x, probe_y)
-    train_feats = evaluation.extract_features(encoder, x)
-    test_feats = evaluation.extract_features(encoder, x_test)
     result = {
         "method": args.method, "encoder": args.encoder, "settings": vars(args) | {"results": str(args.results)},
         "images_seen": int(model.optimizer.iterations.numpy()) * args.batch_size,
-        "knn_top1": evaluation.knn_accuracy(train_feats, y, test_feats, y_test, k=200, temperature=0.1),
-        "linear_probe_top1": evaluation.linear_probe(train_feats, y, test_feats, y_test),
+        **evaluation.frozen_accuracy(encoder, (x, y), (x_test, y_test), k=200, temperature=0.1),
         "wall_seconds": wall, "load_seconds": load_seconds,
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "curve": {"train_seconds": history["train_seconds"], "knn_subset": history["val_knn_acc"],

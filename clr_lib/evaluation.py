@@ -79,6 +79,21 @@ def linear_probe(
     return float(probe.score(test_feats, test_labels))
 
 
+def frozen_accuracy(
+    encoder: keras.Model,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    k: int = 200,
+    temperature: float = 0.1,
+) -> dict[str, float]:
+    """Weighted-kNN and linear-probe top-1 of a frozen ``encoder``, from ``(images, labels)`` splits."""
+    train_feats, test_feats = extract_features(encoder, train[0]), extract_features(encoder, test[0])
+    return {
+        "knn_top1": knn_accuracy(train_feats, train[1], test_feats, test[1], k, temperature),
+        "linear_probe_top1": linear_probe(train_feats, train[1], test_feats, test[1]),
+    }
+
+
 def _normalize(z: np.ndarray) -> np.ndarray:
     z = np.asarray(z, np.float64)
     return z / np.linalg.norm(z, axis=1, keepdims=True)

@@ -162,11 +162,7 @@ def evaluate(run: str | os.PathLike, profile: Profile | None = None) -> dict:
     profile = profile or Profile(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded["profile"].items()})
     (x, y), (x_test, y_test) = load_data(profile, recorded.get("seed", 0))
     encoder = keras.models.load_model(run / "encoder.keras")
-    train, test = evaluation.extract_features(encoder, x), evaluation.extract_features(encoder, x_test)
-    result = {
-        "knn_top1": evaluation.knn_accuracy(train, y, test, y_test, profile.knn_k, profile.knn_temperature),
-        "linear_probe_top1": evaluation.linear_probe(train, y, test, y_test),
-        "train_images": int(len(x)), "test_images": int(len(x_test)),
-    }
+    result = evaluation.frozen_accuracy(encoder, (x, y), (x_test, y_test), profile.knn_k, profile.knn_temperature)
+    result |= {"train_images": int(len(x)), "test_images": int(len(x_test))}
     (run / "evaluation.json").write_text(json.dumps(result, indent=2))
     return result

@@ -76,3 +76,16 @@ def test_extract_features_shape_and_errors():
         evaluation.extract_features(encoder, images[:0])
     with pytest.raises(ValueError, match="differ in size"):
         evaluation.knn_accuracy(np.ones((3, 2)), [0, 1, 0], np.ones((2, 3)), [0, 1])
+
+
+def test_frozen_accuracy_combines_knn_and_linear_probe():
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, size=(40, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 2, 40)
+    encoder = models.small_cnn(widths=(8, 16))
+    feats = evaluation.extract_features(encoder, images)
+    result = evaluation.frozen_accuracy(encoder, (images[:30], labels[:30]), (images[30:], labels[30:]), k=5)
+    assert result == {
+        "knn_top1": evaluation.knn_accuracy(feats[:30], labels[:30], feats[30:], labels[30:], k=5),
+        "linear_probe_top1": evaluation.linear_probe(feats[:30], labels[:30], feats[30:], labels[30:]),
+    }
