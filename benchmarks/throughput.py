@@ -136,7 +136,7 @@ def _leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 def _elements(shape) -> int:
     """Elements per image of an activation shape ``(None, ...)``."""
-    return int(np.prod([d for d in shape[1:]]))
+    return int(np.prod(shape[1:]))
 
 
 def layer_counts(model: keras.Model) -> list[LayerCount]:
@@ -289,8 +289,9 @@ def fixed_views(pairs: tf.data.Dataset, n: int) -> tf.data.Dataset:
     """``n`` batches of views taken from ``pairs`` once, held in memory and repeated forever.
 
     tf.data autotuning is off here: there is nothing to tune, and deleting an autotuned iterator
-    of an endless dataset (which ``fit`` does when it returns) can block for up to about a
-    minute while the autotuner's background thread finishes its wait.
+    of an endless dataset (which ``fit`` does when it returns) blocked for up to 39 s on this
+    machine, waiting for the autotuner's background thread (outside the timed steps, but it
+    lengthens every run).
     """
     batches = list(pairs.take(n).as_numpy_iterator())
     view_a = np.stack([a for a, _ in batches]).astype(np.float32)
@@ -377,14 +378,19 @@ HEADER = (f"{'method':<7} {'encoder':<15} {'xla':<4} {'data':<9} {'steps':>5} {'
           f"{'e2e GFLOP/s':>11} {'1st step s':>10} {'load':>9}")
 
 
+def _rate(images_per_s: float) -> str:
+    """Images per second with a decimal when they are few (resnet18_cifar)."""
+    return f"{images_per_s:.1f}" if images_per_s < 100 else f"{images_per_s:.0f}"
+
+
 def format_row(r: dict, matmul: float) -> str:
     """One plain table line for a result record (or its error)."""
     head = f"{r['method']:<7} {r['encoder']:<15} {'on' if r['xla'] else 'off':<4}"
     if "error" in r:
         return f"{head} ERROR {r['error']}"
     load = "{:.1f}-{:.1f}".format(*r["load_average_1min"])
-    return (f"{head} {r['data']:<9} {r['steps']:>5} {r['step']['images_per_s']:>10.0f} "
-            f"{r['e2e']['images_per_s']:>10.0f} {r['rss_mb']['peak']:>8.0f} {r['flops']['total'] / 1e9:>10.2f} "
+    return (f"{head} {r['data']:<9} {r['steps']:>5} {_rate(r['step']['images_per_s']):>10} "
+            f"{_rate(r['e2e']['images_per_s']):>10} {r['rss_mb']['peak']:>8.0f} {r['flops']['total'] / 1e9:>10.2f} "
             f"{r['gflops_per_s_step']:>8.1f} {r['gflops_per_s_step'] / matmul:>9.1%} "
             f"{r['gflops_per_s_e2e']:>11.1f} {r['step']['step_seconds'][0]:>10.1f} {load:>9}")
 
