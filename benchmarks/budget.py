@@ -43,7 +43,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--convs", type=int, default=1, help="small_cnn convolutions per stage")
     cli.add_argument("--width", type=int, default=64, help="resnet18_cifar base width")
     cli.add_argument("--batch-size", type=int, default=256)
-    cli.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
+    cli.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"], help="sgd: momentum 0.9, Nesterov")
+    cli.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     cli.add_argument("--weight-decay", type=float, default=1e-4)
     cli.add_argument("--warmup", type=float, default=0.05, help="warm-up, as a fraction of the budget")
     cli.add_argument("--temperature", type=float, help="default: the method's own")
@@ -71,10 +72,16 @@ def build_encoder(args: argparse.Namespace) -> keras.Model:
     return models.get_encoder(args.encoder)
 
 
+def build_optimizer(args: argparse.Namespace) -> keras.optimizers.Optimizer:
+    if args.optimizer == "sgd":
+        return keras.optimizers.SGD(args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+    return keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
+
+
 def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
     if args.method == "supervised":
         model = methods.supervised_classifier(encoder, num_classes=10)
-        model.compile(keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay),
+        model.compile(build_optimizer(args),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], jit_compile=not args.no_xla)
         return model
@@ -84,7 +91,7 @@ def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
     if args.queue is not None:
         settings["queue_size"] = args.queue
     model = runs.build_method(args.method, encoder, **settings)
-    model.compile(keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay), jit_compile=not args.no_xla)
+    model.compile(build_optimizer(args), jit_compile=not args.no_xla)
     return model
 
 

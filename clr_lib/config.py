@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 from dataclasses import dataclass
 
 ENV_VAR = "CLR_PROFILE"
@@ -29,10 +30,13 @@ class Profile:
     train_size: int | None  # training images used (class-balanced subset); None = all 50,000
     test_size: int | None  # test images used for evaluation; None = all 10,000
     supervised_epochs: int  # epochs of the supervised baselines and the siamese model
+    short_train_size: int | None  # the short runs of an ablation (one per setting): training images ...
+    short_epochs: int  # ... and epochs
     learning_rate: float = 2e-3  # peak AdamW learning rate, after linear warm-up, then cosine decay
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     crop_scale: tuple[float, float] = (0.2, 1.0)  # RandomResizedCrop area range of the views
+    view_size: int | None = None  # side of the training views in pixels; None = the images' own (32)
     jitter_strength: float = 0.5  # colour-jitter strength s (SimCLR uses 0.5 on CIFAR-10)
     knn_k: int = 200
     knn_temperature: float = 0.1
@@ -45,17 +49,29 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", hardware="any CPU, seconds (CI)", encoder="small_cnn", epochs=1,
-        batch_size=64, train_size=512, test_size=256, supervised_epochs=1, knn_k=20,
+        batch_size=64, train_size=512, test_size=256, supervised_epochs=1,
+        short_train_size=512, short_epochs=1, knn_k=20,
     ),
     "book": Profile(
         name="book", hardware="2-core CPU, minutes", encoder="small_cnn", epochs=10,
         batch_size=256, train_size=None, test_size=None, supervised_epochs=10,
+        short_train_size=10_000, short_epochs=4,
     ),
     "full": Profile(
         name="full", hardware="one GPU, hours", encoder="resnet18_cifar", epochs=200,
         batch_size=512, train_size=None, test_size=None, supervised_epochs=100,
+        short_train_size=None, short_epochs=100,
     ),
 }
+
+
+def cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo on Linux), printed next to every measured number."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def _gpu_available() -> bool:

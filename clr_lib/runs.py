@@ -23,7 +23,7 @@ import numpy as np
 
 from clr_lib import augment, data, evaluation, methods, models, pipeline
 from clr_lib.callbacks import KNNMonitor
-from clr_lib.config import Profile
+from clr_lib.config import Profile, cpu_name
 
 METHODS = {
     "simclr": methods.SimCLR,
@@ -41,9 +41,9 @@ def build_method(name: str, encoder: keras.Model, **kwargs) -> methods.Contrasti
     return METHODS[name](encoder, **kwargs)
 
 
-def make_optimizer(profile: Profile, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """AdamW with linear warm-up to ``profile.learning_rate`` and cosine decay to 0 over the run."""
-    total = max(1, profile.epochs * steps_per_epoch)
+def make_optimizer(profile: Profile, steps_per_epoch: int, epochs: int | None = None) -> keras.optimizers.Optimizer:
+    """AdamW with linear warm-up to ``profile.learning_rate`` and cosine decay to 0 over ``epochs`` (default: the profile's)."""
+    total = max(1, (epochs or profile.epochs) * steps_per_epoch)
     warmup = min(total - 1, int(profile.warmup_epochs * steps_per_epoch))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else profile.learning_rate,
@@ -66,16 +66,10 @@ def environment() -> dict:
     """Versions and hardware, recorded next to every number a run produces."""
     import tensorflow as tf
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     source = os.environ.get(data.DATA_DIR_VAR)
     return {
         "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-        "numpy": np.__version__, "cpu": cpu, "cpu_count": os.cpu_count(),
+        "numpy": np.__version__, "cpu": cpu_name(), "cpu_count": os.cpu_count(),
         "load_average": [round(v, 2) for v in os.getloadavg()],  # other work competing for the cores
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "data": f"{data.DATA_DIR_VAR}={Path(source).name}" if source else "keras.datasets.cifar10",
@@ -105,6 +99,45 @@ def _prepare_folder(out: Path, mode: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def train(
+    method: str,
+    profile: Profile,
+    train_data: tuple[np.ndarray, np.ndarray],
+    test_data: tuple[np.ndarray, np.ndarray],
+    encoder: str | keras.Model | None = None,
+    augment_layer: keras.layers.Layer | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    callbacks: list[keras.callbacks.Callback] = (),
+    verbose: int | str = 0,
+    **method_kwargs,
+) -> tuple[methods.ContrastiveModel, dict[str, list[float]]]:
+    """Pretrain ``method`` on ``train_data`` images with ``profile``'s recipe; the chapters' one training call.
+
+    ``train_data`` and ``test_data`` are ``(images, labels)``; the labels only feed the kNN
+    monitor, which writes ``val_knn_acc`` (weighted kNN of the encoder's features on
+    ``test_data``) after every epoch, next to ``loss`` and ``wall_time`` (seconds since the
+    start). ``augment_layer`` defaults to the profile's SimCLR augmentation, ``encoder`` to the
+    profile's, ``epochs`` to ``profile.epochs``; ``method_kwargs`` go to the method (e.g.
+    ``temperature=0.2``). Returns the trained model and its per-epoch history.
+    """
+    (x, y), (x_test, y_test) = train_data, test_data
+    keras.utils.set_random_seed(seed)
+    if augment_layer is None:
+        augment_layer = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale,
+                                               image_size=profile.view_size, seed=seed)
+    if not isinstance(encoder, keras.Model):
+        shape = (None, None, 3) if profile.view_size else (32, 32, 3)
+        encoder = models.get_encoder(encoder or profile.encoder, input_shape=shape)
+    model = build_method(method, encoder, **method_kwargs)
+    pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=seed)
+    model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs))
+    monitor = KNNMonitor(x, y, x_test, y_test, k=profile.knn_k, temperature=profile.knn_temperature)
+    history = model.fit(pairs, epochs=epochs or profile.epochs, callbacks=[monitor, _Timer(), *callbacks],
+                        verbose=verbose).history
+    return model, history
+
+
 def pretrain(
     method: str,
     profile: Profile,
@@ -124,18 +157,10 @@ def pretrain(
     encoder_name = encoder or profile.encoder
     build_method(method, models.get_encoder(encoder_name))  # fail on bad names before touching files or data
     _prepare_folder(out, mode)
-    keras.utils.set_random_seed(seed)
     (x, y), (x_test, y_test) = load_data(profile, seed)
-    views = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale, seed=seed)
-    pairs = pipeline.pretraining_dataset(x, profile.batch_size, views, seed=seed)
-    model = build_method(method, models.get_encoder(encoder_name), **method_kwargs)
-    model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size))
-    callbacks = [
-        KNNMonitor(x, y, x_test, y_test, k=profile.knn_k, temperature=profile.knn_temperature),
-        _Timer(),
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
-    ]
-    history = model.fit(pairs, epochs=profile.epochs, callbacks=callbacks, verbose=verbose).history
+    backup = keras.callbacks.BackupAndRestore(str(out / "backup"))
+    model, history = train(method, profile, (x, y), (x_test, y_test), encoder_name, seed=seed,
+                           callbacks=[backup], verbose=verbose, **method_kwargs)
     model.encoder.save(out / "encoder.keras")
     metrics = {
         "method": method, "encoder": encoder_name, "method_config": {
