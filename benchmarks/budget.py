@@ -95,6 +95,11 @@ def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
     return model
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = arguments(argv)
     start = time.perf_counter()
@@ -116,18 +121,24 @@ def main(argv: list[str] | None = None) -> dict:
     probe_x, probe_y = data.subset(x_test, y_test, 2_000, seed=1)
     budget = TimeBudget(args.minutes * 60 - load_seconds, args.lr, warmup=args.warmup)
     monitor = KNNMonitor(bank_x, bank_y, probe_x, probe_y, k=200, temperature=0.1, encoder=encoder)
+    cpu_before = cpu_seconds()
     history = model.fit(train.repeat(), steps_per_epoch=len(x) // args.batch_size, epochs=10_000,
                         callbacks=[budget, monitor], verbose=2).history
+    cpu_training = cpu_seconds() - cpu_before  # includes the off-the-clock kNN monitor, a few %
     wall = budget.spent + load_seconds
 
     if args.quick_eval:
         (x, y), (x_test, y_test) = (bank_x, bank_y), (probe_x, probe_y)
+    accuracy = evaluation.frozen_accuracy(encoder, (x, y), (x_test, y_test), k=200, temperature=0.1)
     result = {
         "method": args.method, "encoder": args.encoder, "settings": vars(args) | {"results": str(args.results)},
         "images_seen": int(model.optimizer.iterations.numpy()) * args.batch_size,
-        **evaluation.frozen_accuracy(encoder, (x, y), (x_test, y_test), k=200, temperature=0.1),
+        **accuracy,
         "wall_seconds": wall, "load_seconds": load_seconds,
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # CPU seconds this process used per second of training: 2.0 = both cores all the time; less
+        # means input stalls or other programs competing for the cores
+        "training_cores_used": cpu_training / budget.spent,
         "curve": {"train_seconds": history["train_seconds"], "knn_subset": history["val_knn_acc"],
                   "loss": history["loss"]},
         "environment": runs.environment(),

@@ -6,7 +6,9 @@ and the outputs cannot disagree (myst-nb renders ``{glue:text}`name:format``` in
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import keras
 
@@ -21,8 +23,8 @@ def start(seed: int = 0, profile: str | None = None) -> Profile:
     keras.utils.set_random_seed(seed)
     source = os.environ.get(data.DATA_DIR_VAR)
     print(f"profile {chosen.name!r} ({chosen.hardware}); running on {hardware()}")
-    print("data: " + (f"{source} (a JPEG re-encode of CIFAR-10: accuracies differ slightly from the original)"
-                      if source else "CIFAR-10 from keras.datasets"))
+    jpeg_note = "a JPEG re-encode of CIFAR-10, quality 75: accuracies can sit a little below those on the original"
+    print(f"data: {source} ({jpeg_note})" if source else "data: CIFAR-10 from keras.datasets")
     return chosen
 
 
@@ -45,3 +47,39 @@ def glue(name: str, value, display: bool = False) -> None:
             print(f"{name} = {value}")
         return
     myst_glue(name, value, display=display)
+
+
+def table(rows: list[list], headers: list[str]):
+    """A Markdown table (rendered in Jupyter and in the book) from rows of already formatted cells."""
+    from IPython.display import Markdown
+
+    if any(len(row) != len(headers) for row in rows):
+        raise ValueError(f"every row needs {len(headers)} cells, one per header {headers}.")
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))
+
+
+def save_results(name: str, values: dict, profile: Profile, folder: str | os.PathLike = "results") -> Path:
+    """Write a chapter's headline numbers to ``folder/<profile>/<name>.json`` (atomically), for later chapters.
+
+    One folder per profile, so a quick ``smoke`` run never overwrites the ``book`` numbers.
+    """
+    path = Path(folder) / profile.name / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"profile": profile.name, "hardware": hardware(), **values}
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(record, indent=1, default=float))
+    os.replace(partial, path)
+    return path
+
+
+def load_results(name: str, profile: Profile, folder: str | os.PathLike = "results") -> dict | None:
+    """The numbers ``save_results`` stored for ``profile``, or ``None`` (with a note saying which notebook
+    makes them) when that chapter has not been run in this profile here."""
+    path = Path(folder) / profile.name / f"{name}.json"
+    if not path.exists():
+        print(f"note: {path} does not exist yet; run the notebook {name}.ipynb in the {profile.name!r} "
+              "profile to add its numbers here.")
+        return None
+    return json.loads(path.read_text())

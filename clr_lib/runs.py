@@ -31,6 +31,7 @@ METHODS = {
     "dclw": partial(methods.DCL, weighted=True),
     "moco": methods.MoCo,
     "nnclr": methods.NNCLR,
+    "margin": methods.MarginContrastive,
 }
 
 
@@ -129,7 +130,7 @@ def train(
     if not isinstance(encoder, keras.Model):
         shape = (None, None, 3) if profile.view_size else (32, 32, 3)
         encoder = models.get_encoder(encoder or profile.encoder, input_shape=shape)
-    model = build_method(method, encoder, **method_kwargs)
+    model = build_method(method, encoder, **{**profile.method_settings.get(method, {}), **method_kwargs})
     pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=seed)
     model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs))
     monitor = KNNMonitor(x, y, x_test, y_test, k=profile.knn_k, temperature=profile.knn_temperature)

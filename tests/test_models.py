@@ -14,7 +14,7 @@ def images():
 @pytest.mark.parametrize(
     "build, dim",
     [(models.small_cnn, 256), (lambda: models.small_cnn(widths=(16, 32), convs_per_stage=2), 32),
-     (lambda: models.resnet18_cifar(width=8), 64)],
+     (models.small_cnn_slim, 192), (lambda: models.resnet18_cifar(width=8), 64)],
 )
 def test_encoders_map_uint8_and_float_images_to_features(images, build, dim):
     encoder = build()
@@ -22,6 +22,14 @@ def test_encoders_map_uint8_and_float_images_to_features(images, build, dim):
     from_float = encoder(images.astype("float32"), training=False).numpy()
     assert from_uint8.shape == (4, dim)
     np.testing.assert_allclose(from_uint8, from_float, rtol=1e-5, atol=1e-6)
+
+
+def test_small_cnn_slim_weights_counted_by_hand():
+    """3x3 convs without bias 3->24->48->96->192 plus a BN scale and offset per channel."""
+    convs = 9 * (3 * 24 + 24 * 48 + 48 * 96 + 96 * 192)
+    batch_norm = 2 * (24 + 48 + 96 + 192)
+    encoder = models.get_encoder("small_cnn_slim")
+    assert sum(int(np.prod(w.shape)) for w in encoder.trainable_weights) == convs + batch_norm == 219_096
 
 
 def test_resnet18_cifar_has_the_standard_parameter_count():

@@ -1,0 +1,61 @@
+"""The chapters' first-cell helpers: profile choice, the printed provenance line, glue and tables."""
+
+import sys
+
+import pytest
+
+from clr_lib import notebook
+
+
+def test_start_picks_the_profile_and_says_where_the_data_comes_from(monkeypatch, capsys):
+    monkeypatch.setenv("CLR_PROFILE", "smoke")
+    monkeypatch.setenv("CLR_DATA_DIR", "/data/cifar10-jpeg.zip")
+    assert notebook.start().name == "smoke"
+    out = capsys.readouterr().out
+    assert "profile 'smoke'" in out and "cores" in out
+    assert "/data/cifar10-jpeg.zip" in out and "JPEG re-encode" in out
+
+
+def test_start_names_keras_download_without_data_dir(monkeypatch, capsys):
+    monkeypatch.delenv("CLR_DATA_DIR", raising=False)
+    notebook.start(profile="book")
+    assert "keras.datasets" in capsys.readouterr().out
+
+
+def test_start_rejects_unknown_profile():
+    with pytest.raises(ValueError, match="valid profiles are smoke, book, full"):
+        notebook.start(profile="fastest")
+
+
+def test_glue_without_myst_nb_prints_only_when_asked(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails, as in Colab
+    notebook.glue("accuracy", 0.5)
+    assert capsys.readouterr().out == ""
+    notebook.glue("accuracy", 0.5, display=True)
+    assert capsys.readouterr().out == "accuracy = 0.5\n"
+
+
+def test_table_is_markdown_with_one_line_per_row():
+    text = notebook.table([["a", 1], ["b", 2.5]], ["name", "value"]).data
+    assert text.splitlines() == ["| name | value |", "|---|---|", "| a | 1 |", "| b | 2.5 |"]
+    with pytest.raises(ValueError, match="every row needs 2 cells"):
+        notebook.table([["a"]], ["name", "value"])
+
+
+def test_results_round_trip_per_profile_without_touching_other_profiles(tmp_path, capsys):
+    from clr_lib.config import get_profile
+
+    smoke, book = get_profile("smoke"), get_profile("book")
+    notebook.save_results("ch1", {"accuracy": 0.75}, book, folder=tmp_path)
+    path = notebook.save_results("ch1", {"accuracy": 0.1}, smoke, folder=tmp_path)
+    assert path == tmp_path / "smoke" / "ch1.json"
+    assert notebook.load_results("ch1", book, folder=tmp_path)["accuracy"] == 0.75
+    assert notebook.load_results("ch1", smoke, folder=tmp_path)["profile"] == "smoke"
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_missing_results_name_the_notebook_to_run(tmp_path, capsys):
+    from clr_lib.config import get_profile
+
+    assert notebook.load_results("01_supervised_baseline", get_profile("book"), folder=tmp_path) is None
+    assert "run the notebook 01_supervised_baseline.ipynb in the 'book' profile" in capsys.readouterr().out
