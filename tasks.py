@@ -3,15 +3,19 @@
     python3 tasks.py book    # create .venv, install, build the book into _build/html
     python3 tasks.py test    # create .venv, install, run the whole test suite
     python3 tasks.py notebooks [FILE ...]   # re-run notebooks top to bottom in the book profile, saving outputs
+    python3 tasks.py colab [--check] [FILE ...]   # put the Colab set-up cell first in every notebook (tools/colab_cell.py)
 
 Both commands create (or reuse) the virtual environment `.venv` in this folder and
 install the course package with its `book` and `test` extras into it. Extra arguments
-after `test` go to pytest, e.g. `python3 tasks.py test -k losses`.
+after `test` go to pytest, e.g. `python3 tasks.py test -k losses`. `test` also installs
+Debian's `chromium` package for the browser test of the book when it is missing and the
+command runs as root (otherwise that test is skipped and says how to install it).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -48,8 +52,26 @@ def build_book() -> None:
     print(f"\nThe book is at {ROOT / '_build' / 'html' / 'index.html'}")
 
 
+def ensure_chromium() -> None:
+    """Install Debian's chromium for tests/test_browser.py when it is missing and we may (root, apt-get)."""
+    if os.environ.get("CLR_CHROMIUM") or any(shutil.which(name) for name in ("chromium", "chromium-browser")):
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("note: Chromium is missing, so the browser test of the book will be skipped; "
+              "install it with `sudo apt-get install chromium`.", flush=True)
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        print("+", " ".join(command), flush=True)
+        if subprocess.run(command, env=env).returncode:
+            print("note: installing chromium failed; the browser test of the book will be skipped.", flush=True)
+            return
+
+
 def test(pytest_args: list[str]) -> None:
+    ensure_chromium()
     env = dict(os.environ, CLR_PROFILE="smoke")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     notebooks = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("*.ipynb"))
     run(BIN / "python", "-m", "pytest", "--nbval", "--nbval-current-env",
         "--nbval-sanitize-with", "nbval_sanitize.cfg", "tests", *notebooks, *pytest_args, env=env)
@@ -63,6 +85,7 @@ def execute_notebooks(paths: list[str]) -> None:
             sys.exit(f"error: {path} is not a notebook file")
     env = dict(os.environ)
     env.setdefault("CLR_PROFILE", "book")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter would land in the outputs
     for path in notebooks:
         run(BIN / "python", __file__, "_execute", path, env=env)
 
@@ -79,8 +102,10 @@ def _execute(path: Path) -> None:
     print(f"executing {path.name} (profile {os.environ['CLR_PROFILE']}) ...", flush=True)
     nbclient.NotebookClient(notebook, timeout=None, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}}).execute()
-    for cell in notebook.cells:  # timestamps only make diffs noisy
+    for cell in notebook.cells:  # timestamps and TensorFlow's C++ start-up lines on stderr are not results
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [out for out in cell.outputs if out.get("name") != "stderr"]
     nbformat.write(notebook, path)
     print(f"{path.name}: done in {time.perf_counter() - start:.0f} s", flush=True)
 
@@ -89,13 +114,16 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["_execute"]:
         _execute(Path(argv[1]))
         return
-    if not argv or argv[0] not in {"book", "test", "notebooks"}:
-        sys.exit(f"usage: python3 {Path(__file__).name} book | test [pytest arguments] | notebooks [FILE ...]")
+    if not argv or argv[0] not in {"book", "test", "notebooks", "colab"}:
+        sys.exit(f"usage: python3 {Path(__file__).name} book | test [pytest arguments] | notebooks [FILE ...]"
+                 " | colab [--check] [FILE ...]")
     ensure_env()
     if argv[0] == "book":
         build_book()
     elif argv[0] == "notebooks":
         execute_notebooks(argv[1:])
+    elif argv[0] == "colab":
+        run(BIN / "python", ROOT / "tools" / "colab_cell.py", *argv[1:])
     else:
         test(argv[1:])
 

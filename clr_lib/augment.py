@@ -11,6 +11,8 @@ adds what Keras lacks:
 - ``ColorJitter``: torchvision-style jitter strengths mapped onto Keras's colour layers.
 - ``Solarize``: BYOL's fixed-threshold solarization.
 - ``simclr_augment``: the whole pipeline as one layer; ``two_views``: pairs of views in tf.data.
+- ``simclr_variant``: the pipeline with some of its parts switched off, by name ("crop",
+  "color", "crop+color", "all", "flip"), for ablations.
 
 Images are NHWC (or a single HWC image), RGB, uint8 or float32 on the 0..255 scale; every layer
 returns float32 on the same scale. Each image of a batch gets its own random draws.
@@ -395,6 +397,8 @@ class SimCLRAugment(keras.layers.Layer):
         image_size: int | None = None,
         solarize_p: float = 0.0,
         seed: int | None = None,
+        crop: bool = True,
+        color: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -412,12 +416,16 @@ class SimCLRAugment(keras.layers.Layer):
         self.solarize_p = _check_probability(solarize_p, "solarize_p")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.use_crop, self.use_color = bool(crop), bool(color)
+        # Always built: without the random crop it still resizes every image to image_size.
         self.crop = RandomResizedCrop(scale=self.crop_scale, size=image_size)
-        self.stages = [self.crop, keras.layers.RandomFlip("horizontal")]
-        if strength > 0:
+        self.stages = [self.crop] if self.use_crop else []
+        self.stages.append(keras.layers.RandomFlip("horizontal"))
+        if self.use_color and strength > 0:
             s = self.strength
             self.stages.append(RandomApply(ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s), 0.8))
-        self.stages.append(keras.layers.RandomGrayscale(0.2))
+        if self.use_color:
+            self.stages.append(keras.layers.RandomGrayscale(0.2))
         if blur:
             kernel = blur_kernel_size(image_size)
             blur_layer = keras.layers.RandomGaussianBlur((1.0, 1.0), kernel, sigma=(0.1, 2.0))
@@ -427,12 +435,15 @@ class SimCLRAugment(keras.layers.Layer):
 
     def build(self, input_shape):
         self.crop.build(input_shape)
-        for stage in self.stages[1:]:
-            stage.build(self.crop.compute_output_shape(input_shape))
+        for stage in self.stages:
+            if stage is not self.crop:
+                stage.build(self.crop.compute_output_shape(input_shape))
 
     def call(self, images, training=True, seed=None):
         images, batched = _to_batch(images)
         if training:
+            if not self.use_crop:
+                images = self.crop(images, training=False)  # the whole image, only resized
             seed = self.seed_generator.next() if seed is None else seed
             seeds = tf.random.experimental.stateless_split(seed, len(self.stages))
             for i, stage in enumerate(self.stages):
@@ -454,6 +465,8 @@ class SimCLRAugment(keras.layers.Layer):
             "image_size": self.image_size,
             "solarize_p": self.solarize_p,
             "seed": self.seed,
+            "crop": self.use_crop,
+            "color": self.use_color,
         }
 
 
@@ -464,18 +477,24 @@ def simclr_augment(
     image_size: int | None = None,
     solarize_p: float = 0.0,
     seed: int | None = None,
+    *,
+    crop: bool = True,
+    color: bool = True,
 ) -> keras.layers.Layer:
     """The SimCLR augmentation pipeline (Chen et al. 2020, appendix A) as one Keras layer.
 
     In order, each with its own draw per image:
 
     1. ``RandomResizedCrop(scale=crop_scale, ratio=(3/4, 4/3))``, resized to ``image_size``
-       (default: the input size);
-    2. ``keras.layers.RandomFlip("horizontal")``, p = 0.5;
+       (default: the input size); with ``crop=False`` the whole image is only resized to
+       ``image_size``, so the geometry is unchanged (up to the flip);
+    2. ``keras.layers.RandomFlip("horizontal")``, p = 0.5 (always);
     3. ``ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s)`` with probability 0.8, ``s = strength``
        (0 leaves it out; see ``ColorJitter`` for how these map onto Keras's factors: brightness
        is additive as in SimCLR v1's code, the order of the four is fixed);
     4. ``keras.layers.RandomGrayscale``, p = 0.2 (kept at any strength, as in SimCLR);
+       ``color=False`` leaves out both 3 and 4 (SimCLR's "colour distortion"), so every pixel
+       keeps its colour (crops only interpolate between neighbouring pixels);
     5. if ``blur`` (which needs ``image_size``): ``keras.layers.RandomGaussianBlur`` with
        probability 0.5, kernel 10% of the side (``blur_kernel_size``), sigma in [0.1, 2.0].
        SimCLR leaves blur out on CIFAR-10. Keras draws one (sigma_y, sigma_x) pair for the whole
@@ -485,9 +504,54 @@ def simclr_augment(
     Output is clipped to [0, 255], float32. Call it on (N, H, W, 3) or (H, W, 3) images, uint8 or
     float32 on 0..255, with an optional stateless ``seed`` (int tensor of shape (2,)); without
     one it draws from its own generator, seeded by ``seed`` here. ``training=False`` only
-    resizes to ``image_size``.
+    resizes to ``image_size``. The defaults (``crop=True``, ``color=True``) are the full
+    pipeline; ``simclr_variant`` names the usual ablations.
     """
-    return SimCLRAugment(strength, blur, crop_scale, image_size, solarize_p, seed)
+    return SimCLRAugment(strength, blur, crop_scale, image_size, solarize_p, seed, crop=crop, color=color)
+
+
+# The ablation variants of ``simclr_variant``: which parts of the pipeline each one keeps.
+# The horizontal flip is in every variant, so that they differ only in crop, colour and blur.
+VARIANTS: dict[str, dict[str, bool]] = {
+    "flip": {"crop": False, "color": False, "blur": False},
+    "crop": {"crop": True, "color": False, "blur": False},
+    "color": {"crop": False, "color": True, "blur": False},
+    "crop+color": {"crop": True, "color": True, "blur": False},
+    "all": {"crop": True, "color": True, "blur": True},
+}
+
+
+def simclr_variant(
+    name: str,
+    strength: float = 1.0,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    image_size: int | None = None,
+    seed: int | None = None,
+) -> SimCLRAugment:
+    """A named part of the SimCLR pipeline, for the augmentation ablation of Chen et al. 2020 (fig. 5).
+
+    Every variant keeps the horizontal flip (p = 0.5); the others add (see ``simclr_augment``):
+
+    - ``"flip"``: nothing else (a control: the two views differ only by a mirror image);
+    - ``"crop"``: random resized crop with ``crop_scale``;
+    - ``"color"``: colour jitter of ``strength`` (p = 0.8) and grayscale (p = 0.2), no crop;
+    - ``"crop+color"``: both, which is ``simclr_augment(strength, crop_scale=crop_scale, ...)``
+      itself, SimCLR's CIFAR-10 recipe;
+    - ``"all"``: crop + colour + Gaussian blur (p = 0.5), SimCLR's ImageNet recipe; the blur
+      kernel is 10% of ``image_size``, which is therefore required.
+
+    Solarization (BYOL's) is in none of them. Returns a ``SimCLRAugment`` layer.
+    """
+    if name not in VARIANTS:
+        raise ValueError(f"Unknown augmentation variant {name!r}; choose one of {', '.join(map(repr, VARIANTS))}.")
+    parts = VARIANTS[name]
+    if parts["blur"] and image_size is None:
+        raise ValueError(
+            f"The variant {name!r} includes blur, whose kernel is 10% of the image side: pass image_size "
+            "(e.g. image_size=32 for CIFAR-10)."
+        )
+    return SimCLRAugment(strength, parts["blur"], crop_scale, image_size, 0.0, seed,
+                         crop=parts["crop"], color=parts["color"])
 
 
 def two_views(ds: tf.data.Dataset, augment, seed: int | None = None) -> tf.data.Dataset:

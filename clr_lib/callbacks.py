@@ -7,6 +7,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from clr_lib.evaluation import extract_features, knn_accuracy
 
@@ -96,3 +97,89 @@ class TimeBudget(keras.callbacks.Callback):
         self.spent = self.elapsed()
         if logs is not None:
             logs["train_seconds"] = self.spent
+
+
+class KeyEncoderLag(keras.callbacks.Callback):
+    """How far a momentum (key) encoder lags behind the trained (query) encoder, e.g. MoCo's.
+
+    Before the first step and after every ``every`` optimizer steps, for a model with
+    ``encoder``/``projector`` and their momentum copies ``key_encoder``/``key_projector``
+    (``clr_lib.methods.MoCo``), appends to ``self.history``:
+
+    * ``step``: optimizer steps taken so far;
+    * ``parameter_distance``: ``||theta_k - theta_q|| / ||theta_q||``, the relative Euclidean
+      distance between the key and query weights, over all trained weights of encoder and head
+      (batch-norm running statistics are not parameters and are left out);
+    * ``embedding_cosine``: the mean cosine similarity between the query embedding
+      ``projector(encoder(x))`` and the key embedding ``key_projector(key_encoder(x))`` of the
+      same fixed ``images`` ``(N, H, W, 3)``, both in inference mode (1: the keys agree with
+      the queries; lower: the key encoder embeds differently).
+
+    With the query weights held still, ``theta_k <- m theta_k + (1 - m) theta_q`` shrinks the
+    distance by exactly ``m`` per step, so ``1 / (1 - m)`` steps is the lag's time constant.
+    """
+
+    def __init__(self, images: np.ndarray, every: int = 1, batch_size: int = 256):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be a positive number of steps, got {every}.")
+        if len(images) == 0:
+            raise ValueError("KeyEncoderLag needs at least one fixed image to embed.")
+        self.images, self.every, self.batch_size = images, every, batch_size
+        self.history: dict[str, list[float]] = {"step": [], "parameter_distance": [], "embedding_cosine": []}
+
+    def _pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(key, query) values of every trained weight of the query encoder and head."""
+        model = self.model
+        needed = ("encoder", "projector", "key_encoder", "key_projector")
+        missing = [name for name in needed if not hasattr(model, name)]
+        if missing:
+            raise ValueError(
+                f"KeyEncoderLag needs a model with a momentum (key) encoder, such as clr_lib.methods.MoCo; "
+                f"{type(model).__name__} has no {', '.join(missing)}."
+            )
+        keys = model.key_encoder.weights + model.key_projector.weights
+        queries = model.encoder.weights + model.projector.weights
+        if len(keys) != len(queries) or any(tuple(k.shape) != tuple(q.shape) for k, q in zip(keys, queries)):
+            raise ValueError("the key encoder and head must be copies of the query encoder and head, weight by weight.")
+        return [(np.asarray(k), np.asarray(q)) for k, q in zip(keys, queries) if getattr(q, "trainable", False)]
+
+    def _embed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unit-length query and key embeddings ``(N, D)`` of the fixed images (one compiled graph)."""
+        model = self.model
+        if getattr(self, "_graph_of", None) is not model:  # trace once per model, not once per call
+
+            @tf.function(reduce_retracing=True)
+            def both(images):
+                return (model.projector(model.encoder(images, training=False), training=False),
+                        model.key_projector(model.key_encoder(images, training=False), training=False))
+
+            self._graph, self._graph_of = both, model
+        chunks = [self._graph(tf.convert_to_tensor(self.images[i:i + self.batch_size]))
+                  for i in range(0, len(self.images), self.batch_size)]
+        queries, keys = (np.concatenate([np.asarray(c[j], dtype=np.float32) for c in chunks]) for j in (0, 1))
+        return tuple(z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12) for z in (queries, keys))
+
+    def measure(self) -> tuple[float, float]:
+        """``(parameter_distance, embedding_cosine)`` of the model as it is now."""
+        pairs = self._pairs()
+        difference = math.sqrt(sum(float(np.sum((k.astype(np.float64) - q) ** 2)) for k, q in pairs))
+        size = math.sqrt(sum(float(np.sum(q.astype(np.float64) ** 2)) for _, q in pairs))
+        queries, keys = self._embed()
+        return difference / size, float(np.mean(np.sum(queries * keys, axis=1)))
+
+    def _record(self) -> None:
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.history["step"] and self.history["step"][-1] == step:
+            return
+        distance, cosine = self.measure()
+        self.history["step"].append(step)
+        self.history["parameter_distance"].append(distance)
+        self.history["embedding_cosine"].append(cosine)
+
+    def on_train_begin(self, logs=None):
+        self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) % self.every == 0:
+            self._record()

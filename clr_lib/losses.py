@@ -166,3 +166,22 @@ def nnclr_loss(neighbours, predictions, temperature: float = 0.1) -> tf.Tensor:
     logits = tf.matmul(nn, p, transpose_b=True) / temperature
     labels = tf.range(tf.shape(nn)[0])
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def n_pair_loss(anchors, positives) -> tf.Tensor:
+    """Multi-class N-pair loss (Sohn 2016): each anchor against the positives of the other pairs.
+
+    With raw dot products (no L2 normalisation, no temperature)::
+
+        l_i = log(1 + sum_{j != i} exp(f_i . f+_j - f_i . f+_i))
+
+    which is the softmax cross-entropy of the logits ``anchors @ positives^T`` with the positive
+    on the diagonal; returns the mean over the ``N`` pairs. It is one direction of InfoNCE with
+    in-batch negatives and ``f(x, c) = exp(x . c)``: pass ``normalize(z) / sqrt(t)`` to get
+    cosine similarities over a temperature ``t``. Sohn keeps the norms small with an L2 penalty
+    on the embeddings, which is not part of this function. ``anchors, positives``: ``(N, D)``.
+    """
+    a, p = _check_pair(anchors, positives, names=("anchors", "positives"))
+    logits = tf.matmul(a, p, transpose_b=True)
+    labels = tf.range(tf.shape(a)[0])
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))

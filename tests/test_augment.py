@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from clr_lib.augment import (
+    VARIANTS,
     ColorJitter,
     RandomApply,
     RandomResizedCrop,
@@ -20,6 +21,7 @@ from clr_lib.augment import (
     Solarize,
     blur_kernel_size,
     simclr_augment,
+    simclr_variant,
     two_views,
 )
 
@@ -247,6 +249,101 @@ def test_pipeline_inside_a_keras_model():
     np.testing.assert_array_equal(model.predict(images, verbose=0), images)  # inference: identity
 
 
+# --- Switching parts off: crop=False, color=False and the named variants ---------------------
+
+
+def two_tone_images(n, side=16, seed=0):
+    """Top half one random colour, bottom half another: a horizontal flip leaves them unchanged."""
+    colours = np.random.default_rng(seed).uniform(20, 235, (n, 2, 1, 1, 3)).astype(np.float32)
+    return np.concatenate([np.broadcast_to(c, (n, side // 2, side, 3)) for c in (colours[:, 0], colours[:, 1])], 1)
+
+
+def halves_stay_flat(out, side=16):
+    """Per image: is every pixel of the top half equal, and every pixel of the bottom half?"""
+    top, bottom = out[:, : side // 2], out[:, side // 2 :]
+    return (np.ptp(top, axis=(1, 2)).max(-1) < 1e-3) & (np.ptp(bottom, axis=(1, 2)).max(-1) < 1e-3)
+
+
+def test_crop_off_keeps_the_geometry_even_with_colour_on():
+    # The colour transforms map each pixel's colour with one per-image function, so equal pixels stay
+    # equal and the top/bottom boundary stays where it was. A crop moves (and blurs) that boundary.
+    images = two_tone_images(200)
+    out = simclr_augment(strength=1.0, crop=False, seed=0)(images, seed=SEED).numpy()
+    assert np.all(halves_stay_flat(out))
+    assert np.abs(out - images).max(axis=(1, 2, 3)).mean() > 1.0  # the colours did change
+    cropped = simclr_augment(strength=1.0, crop_scale=(0.2, 1.0), seed=0)(images, seed=SEED).numpy()
+    assert halves_stay_flat(cropped).mean() < 0.2
+
+
+def test_crop_and_colour_off_leave_only_the_flip_and_the_resize():
+    images = random_images(64, 16, 16, dtype=np.float32)
+    out = simclr_augment(crop=False, color=False, seed=0)(images, seed=SEED).numpy()
+    same = np.all(np.abs(out - images) < 1e-3, axis=(1, 2, 3))
+    mirrored = np.all(np.abs(out - images[:, :, ::-1]) < 1e-3, axis=(1, 2, 3))
+    assert np.all(same | mirrored) and 0 < mirrored.sum() < 64
+    # With image_size, the whole image is resized: exactly the crop layer's inference path.
+    small = simclr_augment(crop=False, color=False, image_size=8, seed=0)(images, seed=SEED).numpy()
+    resized = RandomResizedCrop(size=8)(images, training=False).numpy()
+    error = np.minimum(np.abs(small - resized).max(axis=(1, 2, 3)), np.abs(small - resized[:, :, ::-1]).max(axis=(1, 2, 3)))
+    assert error.max() < 1e-3
+
+
+def test_colour_off_keeps_every_pixel_colour():
+    # A crop only interpolates between neighbouring pixels: a one-colour image stays that colour,
+    # and a two-colour image only gets mixtures of its two colours (points on the segment A-B).
+    n = 300
+    flat = np.random.default_rng(1).uniform(0, 255, (n, 1, 1, 3)).astype(np.float32) * np.ones((1, 16, 16, 1))
+    out = simclr_augment(strength=1.0, color=False, seed=0)(flat, seed=SEED).numpy()
+    np.testing.assert_allclose(out, flat, atol=1e-3)
+    coloured = simclr_augment(strength=1.0, seed=0)(flat, seed=SEED).numpy()
+    changed = np.abs(coloured - flat).max(axis=(1, 2, 3)) > 1.0
+    assert changed.mean() > 0.6  # 1 - P(no jitter, no grayscale) = 1 - 0.2 * 0.8 = 0.84
+
+    images = two_tone_images(n, seed=2)
+    a, b = images[:, :1, :1], images[:, -1:, :1]  # (n, 1, 1, 3): the two colours of each image
+    out = simclr_augment(strength=1.0, crop_scale=(0.08, 1.0), color=False, seed=0)(images, seed=SEED).numpy()
+    t = np.clip(np.sum((out - a) * (b - a), -1, keepdims=True) / np.sum((b - a) ** 2, -1, keepdims=True), 0, 1)
+    distance_to_segment = np.linalg.norm(out - (a + t * (b - a)), axis=-1)
+    assert distance_to_segment.max() < 1e-2
+
+
+def test_variants_switch_the_documented_parts():
+    assert list(VARIANTS) == ["flip", "crop", "color", "crop+color", "all"]
+    for name, parts in VARIANTS.items():
+        config = simclr_variant(name, image_size=16).get_config()
+        assert (config["crop"], config["color"], config["blur"]) == (parts["crop"], parts["color"], parts["blur"])
+        assert config["solarize_p"] == 0.0
+    assert [name for name, parts in VARIANTS.items() if parts["crop"] and parts["color"]] == ["crop+color", "all"]
+
+
+def test_crop_plus_colour_variant_is_the_default_pipeline_exactly():
+    images = random_images(32)
+    variant = simclr_variant("crop+color", strength=0.5, crop_scale=(0.2, 1.0), seed=3)
+    default = simclr_augment(strength=0.5, crop_scale=(0.2, 1.0), seed=3)
+    np.testing.assert_array_equal(variant(images, seed=SEED), default(images, seed=SEED))
+    np.testing.assert_array_equal(variant(images), default(images))  # same constructor seed, same stream
+
+
+def test_colour_and_crop_variants_behave_as_their_names_say():
+    images = two_tone_images(200)
+    colour_only = simclr_variant("color", strength=1.0)(images, seed=SEED).numpy()
+    assert np.all(halves_stay_flat(colour_only))
+    flat = np.full((50, 16, 16, 3), [200.0, 40.0, 90.0], np.float32)
+    np.testing.assert_allclose(simclr_variant("crop")(flat, seed=SEED).numpy(), flat, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: simclr_variant("colour"), "Unknown augmentation variant 'colour'; choose one of"),
+        (lambda: simclr_variant("all"), "includes blur.*pass image_size"),
+    ],
+)
+def test_bad_variants_raise_a_helpful_value_error(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
 # --- two_views and seeding in tf.data -------------------------------------------------------
 
 
@@ -337,6 +434,7 @@ def test_images_of_the_wrong_shape_raise(shape):
         RandomApply(keras.layers.RandomFlip("horizontal"), 0.5),
         ColorJitter(0.4, 0.4, 0.4, 0.1, seed=1),
         SimCLRAugment(0.5, blur=True, crop_scale=(0.2, 1.0), image_size=12, solarize_p=0.1, seed=9),
+        SimCLRAugment(0.5, blur=True, image_size=12, seed=9, crop=False, color=False),
     ],
     ids=lambda layer: type(layer).__name__,
 )

@@ -1,15 +1,19 @@
 """The early chapters' baselines: pairs that say what they hold, exact distances and margin loss,
-one shared encoder, and both models learning on synthetic data."""
+one shared encoder, both models learning on synthetic data; the self-supervised margin loss against
+a loop over the pairs; the supervised reference numbers written atomically and read back."""
+
+import json
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from clr_lib import evaluation, losses, models
+from clr_lib import augment, evaluation, losses, methods, models, runs
 from clr_lib.data import make_synthetic
-from clr_lib.methods import MarginLoss, make_pairs, siamese_model, supervised_classifier
+from clr_lib.methods import MarginLoss, baselines, make_pairs, siamese_model, supervised_classifier
 from clr_lib.methods.baselines import EuclideanDistance
+from clr_lib.pipeline import pretraining_dataset
 
 SIZE = 16
 CLASSES = 4
@@ -250,3 +254,165 @@ def test_supervised_classifier_trains_the_encoder_and_beats_chance(data):
     predicted = classifier.predict(x_test, verbose=0).argmax(axis=1)
     np.testing.assert_allclose(accuracy, (predicted == y_test).mean(), atol=1e-6)
     assert accuracy > 0.7, accuracy  # chance is 1 / 4
+
+
+# --- the self-supervised margin loss (MarginContrastive) ------------------------------------------
+
+
+def margin_pair_loss_by_hand(a, b, margin, normalize):
+    """A loop over every (i, j) pair of the batch: Hadsell et al.'s loss, positives and negatives weighted equally."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if normalize:
+        a = a / np.linalg.norm(a, axis=1, keepdims=True)
+        b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    positive, negative = [], []
+    for i in range(len(a)):
+        for j in range(len(b)):
+            d = np.sqrt(np.sum((a[i] - b[j]) ** 2))
+            if i == j:
+                positive.append(d**2)
+            else:
+                negative.append(max(0.0, margin - d) ** 2)
+    return 0.5 * (np.mean(positive) + np.mean(negative))
+
+
+@pytest.mark.parametrize("normalize, margin", [(True, 0.5), (True, 1.0), (True, 1.8), (False, 1.0), (False, 4.0)])
+def test_margin_pair_loss_is_the_margin_loss_on_every_pair_of_the_batch(normalize, margin):
+    rng = np.random.default_rng(0)
+    z_a = rng.normal(size=(7, 5)).astype("float32")
+    z_b = (z_a + 0.6 * rng.normal(size=(7, 5))).astype("float32")  # views: closer to their own partner
+    value = methods.margin_pair_loss(z_a, z_b, margin, normalize).numpy()
+    np.testing.assert_allclose(value, margin_pair_loss_by_hand(z_a, z_b, margin, normalize), rtol=1e-4)
+    # both terms are active in these cases: a check with room to fail
+    assert 0 < value
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_pair_distances_is_every_euclidean_distance(normalize):
+    rng = np.random.default_rng(1)
+    z_a, z_b = rng.normal(size=(5, 4)).astype("float32"), rng.normal(size=(3, 4)).astype("float32")
+    d = methods.pair_distances(z_a, z_b, normalize).numpy()
+    a, b = z_a.astype(np.float64), z_b.astype(np.float64)
+    if normalize:
+        a, b = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
+    expected = np.array([[np.linalg.norm(a[i] - b[j]) for j in range(3)] for i in range(5)])
+    np.testing.assert_allclose(d, expected, rtol=1e-4, atol=1e-5)
+    assert d.shape == (5, 3) and (not normalize or d.max() <= 2.0 + 1e-5)
+    with pytest.raises(ValueError, match="same embedding size"):
+        methods.pair_distances(z_a, z_b[:, :3])
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        methods.pair_distances(z_a[0], z_b)
+
+
+def test_margin_pair_loss_known_values_and_finite_gradients():
+    # identical views far apart from each other: nothing to pull, nothing to push
+    z = np.eye(4, dtype="float32")  # unit vectors sqrt(2) apart
+    assert methods.margin_pair_loss(z, z, margin=1.0).numpy() == pytest.approx(0.0, abs=1e-6)
+    # everything collapsed onto one point: every negative costs margin**2, weighted by 1/2
+    collapsed = np.ones((4, 3), "float32")
+    assert methods.margin_pair_loss(collapsed, collapsed, margin=0.8).numpy() == pytest.approx(0.5 * 0.64, rel=1e-5)
+    variable = tf.Variable(collapsed)
+    with tf.GradientTape() as tape:
+        loss = methods.margin_pair_loss(variable, tf.constant(collapsed), margin=0.8, normalize=False)
+    assert np.all(np.isfinite(tape.gradient(loss, variable).numpy()))
+
+
+def test_margin_pair_loss_bad_input_is_a_clear_error():
+    z = np.ones((4, 3), "float32")
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        methods.margin_pair_loss(z, z, margin=0.0)
+    with pytest.raises(ValueError, match="at most 2 apart"):
+        methods.margin_pair_loss(z, z, margin=2.5)
+    assert np.isfinite(methods.margin_pair_loss(z, z, margin=2.5, normalize=False).numpy())
+    with pytest.raises(ValueError, match="same shape"):
+        methods.margin_pair_loss(z, z[:3])
+    with pytest.raises(ValueError, match="no negatives"):
+        methods.margin_pair_loss(z[:1], z[:1])
+    with pytest.raises(ValueError, match=r"\(0, 2\]"):
+        methods.MarginContrastive(tiny_encoder(), margin=3.0)
+
+
+def test_margin_contrastive_learns_on_synthetic_data_and_round_trips(data, tmp_path):
+    x, y, x_test, y_test = data
+    keras.utils.set_random_seed(0)
+    model = runs.build_method("margin", tiny_encoder(), projection_dims=(64, 32), margin=1.0)
+    assert isinstance(model, methods.MarginContrastive) and model.margin == 1.0 and model.normalize
+    views = pretraining_dataset(x, 64, augment.simclr_augment(strength=0.5, crop_scale=(0.5, 1.0)), seed=0)
+
+    def knn(encoder):
+        features = [evaluation.extract_features(encoder, images) for images in (x, x_test)]
+        return evaluation.knn_accuracy(features[0], y, features[1], y_test, k=20)
+
+    before = knn(model.encoder)
+    view_a, view_b = next(iter(views))
+    model.compile(keras.optimizers.Adam(3e-3))
+    # the loss the step minimises is margin_pair_loss on the projections of the two views
+    expected = methods.margin_pair_loss(model.project(view_a, training=True), model.project(view_b, training=True))
+    np.testing.assert_allclose(model.contrastive_loss(view_a, view_b)[0].numpy(), expected.numpy(), rtol=1e-5)
+    history = model.fit(views, epochs=8, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history))
+    assert np.mean(history[-2:]) < 0.8 * history[0], history
+    after = knn(model.encoder)
+    assert after > before + 0.05, (before, after)
+
+    model.save(tmp_path / "margin.keras")
+    loaded = keras.models.load_model(tmp_path / "margin.keras")
+    assert (loaded.margin, loaded.normalize) == (1.0, True)
+    np.testing.assert_allclose(loaded.project(x_test[:8]).numpy(), model.project(x_test[:8]).numpy(), atol=1e-5)
+
+
+def test_sigmoid_classifier_outputs_a_probability_on_the_shared_encoder(data):
+    keras.utils.set_random_seed(0)
+    encoder = tiny_encoder()
+    model = methods.sigmoid_classifier(encoder)
+    images = data[0][:10]
+    p = model.predict(images, verbose=0)
+    assert p.shape == (10, 1) and np.all((0 < p) & (p < 1))
+    kernel, bias = (w.numpy() for w in model.get_layer("probability").weights)
+    logits = evaluation.extract_features(encoder, images) @ kernel + bias
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-logits)), rtol=1e-4, atol=1e-6)
+    assert {id(w) for w in encoder.weights} <= {id(w) for w in model.weights}
+
+
+# --- the supervised reference numbers ---------------------------------------------------------------
+
+
+def baseline_record(profile="smoke"):
+    return {
+        "profile": profile, "hardware": "a test",
+        "fractions": {"0.01": {"labels": 500, "test_top1": 0.3, "knn_top1": 0.25},
+                      "1.0": {"labels": 50000, "test_top1": 0.8, "knn_top1": 0.7},
+                      "0.1": {"labels": 5000, "test_top1": 0.5, "knn_top1": 0.45}},
+    }
+
+
+def test_supervised_baseline_round_trips_atomically(tmp_path):
+    record = baseline_record()
+    path = baselines.save_supervised_baseline(record, tmp_path / "results")
+    assert path == tmp_path / "results" / "supervised_baseline_smoke.json"
+    assert baselines.load_supervised_baseline("smoke", tmp_path / "results") == record
+    record["fractions"]["1.0"]["test_top1"] = 0.9  # overwriting replaces the file, leaving nothing else behind
+    baselines.save_supervised_baseline(record, tmp_path / "results")
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["supervised_baseline_smoke.json"]
+    assert baselines.load_supervised_baseline("smoke", tmp_path / "results")["fractions"]["1.0"]["test_top1"] == 0.9
+
+
+def test_reference_lines_name_each_fraction_largest_first():
+    lines = baselines.reference_lines(baseline_record())
+    assert lines == {"supervised, 100% labels": 0.8, "supervised, 10% labels": 0.5, "supervised, 1% labels": 0.3}
+    assert list(baselines.reference_lines(baseline_record(), "knn_top1").values()) == [0.7, 0.45, 0.25]
+    with pytest.raises(ValueError, match="not recorded"):
+        baselines.reference_lines(baseline_record(), "linear_probe_top1")
+
+
+def test_supervised_baseline_bad_input_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="01_supervised_baseline.ipynb with CLR_PROFILE=book"):
+        baselines.load_supervised_baseline("book", tmp_path)
+    with pytest.raises(ValueError, match=r"lacks \['hardware'\]"):
+        baselines.save_supervised_baseline({"profile": "smoke", "fractions": {"1.0": {}}}, tmp_path)
+    with pytest.raises(ValueError, match="fractions are empty"):
+        baselines.save_supervised_baseline({"profile": "smoke", "hardware": "x", "fractions": {}}, tmp_path)
+    baselines.supervised_baseline_path("book", tmp_path).write_text(json.dumps(baseline_record("smoke")))
+    with pytest.raises(ValueError, match="profile 'smoke', not 'book'"):
+        baselines.load_supervised_baseline("book", tmp_path)
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -1,4 +1,5 @@
-"""TimeBudget: the learning-rate curve over the budget, stopping on time, and not charging evaluation time."""
+"""TimeBudget: the learning-rate curve over the budget, stopping on time, and not charging evaluation time.
+KeyEncoderLag: the lag of a momentum encoder against the EMA formula and independent NumPy arithmetic."""
 
 import math
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clr_lib.callbacks import KNNMonitor, TimeBudget
+from clr_lib.callbacks import KeyEncoderLag, KNNMonitor, TimeBudget
 
 
 class FakeClock:
@@ -63,3 +64,78 @@ def test_bad_budget_and_monitor_arguments():
         TimeBudget(0, 0.1)
     with pytest.raises(ValueError, match="positive number of epochs"):
         KNNMonitor(np.zeros((2, 4, 4, 3)), [0, 1], np.zeros((2, 4, 4, 3)), [0, 1], every=0)
+
+
+# --- KeyEncoderLag ---------------------------------------------------------------------------
+
+
+def tiny_moco(momentum):
+    from clr_lib import methods, models
+
+    encoder = models.small_cnn(widths=(8, 16), input_shape=(16, 16, 3))
+    return methods.MoCo(encoder, projection_dims=(16, 8), queue_size=32, momentum=momentum)
+
+
+def fixed_pairs(steps):
+    from clr_lib.data import make_synthetic
+
+    images = make_synthetic(16, 16, num_classes=4, seed=0)[0].astype("float32")
+    return images, tf.data.Dataset.from_tensors((images, images[::-1])).repeat(steps)
+
+
+def by_hand(model, images):
+    """The relative weight distance and the mean query-key cosine, written out independently."""
+    pairs = [(k.numpy(), q.numpy()) for k, q in zip(model.key_encoder.weights + model.key_projector.weights,
+                                                     model.encoder.weights + model.projector.weights) if q.trainable]
+    distance = np.sqrt(sum(((k - q) ** 2).sum() for k, q in pairs)) / np.sqrt(sum((q ** 2).sum() for _, q in pairs))
+    q, k = model.project(images).numpy(), model.keys(images).numpy()
+    cosine = np.mean(np.sum(q * k, axis=1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(k, axis=1)))
+    return distance, cosine
+
+
+def test_key_encoder_lag_shrinks_by_the_momentum_each_step_when_the_query_stands_still():
+    keras.utils.set_random_seed(0)
+    model = tiny_moco(momentum=0.5)
+    model.compile(keras.optimizers.SGD(0.0))  # the query weights never move
+    rng = np.random.default_rng(0)
+    for key, query in zip(model.key_encoder.weights + model.key_projector.weights,
+                          model.encoder.weights + model.projector.weights):
+        if query.trainable:
+            key.assign(query.numpy() + rng.normal(0, 0.1, query.shape).astype("float32"))
+    images, ds = fixed_pairs(3)
+    start, _ = by_hand(model, images)
+    lag = KeyEncoderLag(images, every=1)
+    model.fit(ds, epochs=1, verbose=0, callbacks=[lag])
+    assert lag.history["step"] == [0, 1, 2, 3]
+    np.testing.assert_allclose(lag.history["parameter_distance"], start * 0.5 ** np.arange(4), rtol=1e-4)
+    distance, cosine = by_hand(model, images)
+    assert lag.history["parameter_distance"][-1] == pytest.approx(distance, rel=1e-5)
+    assert lag.history["embedding_cosine"][-1] == pytest.approx(cosine, abs=1e-5)
+    assert lag.history["embedding_cosine"][0] < lag.history["embedding_cosine"][-1] <= 1  # the keys catch up
+
+
+def test_key_encoder_lag_is_zero_at_momentum_zero_and_every_step_is_counted():
+    keras.utils.set_random_seed(0)
+    model = tiny_moco(momentum=0.0)  # the key encoder is a copy of the query encoder after every step
+    model.compile(keras.optimizers.SGD(0.1))
+    images, ds = fixed_pairs(4)
+    lag = KeyEncoderLag(images, every=2)
+    model.fit(ds, epochs=1, verbose=0, callbacks=[lag])
+    assert lag.history["step"] == [0, 2, 4]
+    np.testing.assert_allclose(lag.history["parameter_distance"], 0.0, atol=1e-7)
+    np.testing.assert_allclose(lag.history["embedding_cosine"], 1.0, atol=1e-5)
+    model.key_projector.weights[0].assign(model.key_projector.weights[0] * -1.0)  # a key head that disagrees
+    distance, cosine = lag.measure()
+    assert distance > 0 and cosine < 0.999
+
+
+def test_key_encoder_lag_needs_a_momentum_encoder():
+    from clr_lib import methods, models
+
+    with pytest.raises(ValueError, match="positive number of steps"):
+        KeyEncoderLag(np.zeros((2, 16, 16, 3)), every=0)
+    model = methods.SimCLR(models.small_cnn(widths=(8,), input_shape=(16, 16, 3)), projection_dims=(8, 4))
+    model.compile(keras.optimizers.SGD(0.1))
+    images, ds = fixed_pairs(1)
+    with pytest.raises(ValueError, match="such as clr_lib.methods.MoCo"):
+        model.fit(ds, epochs=1, verbose=0, callbacks=[KeyEncoderLag(images)])

@@ -89,3 +89,27 @@ def test_frozen_accuracy_combines_knn_and_linear_probe():
         "knn_top1": evaluation.knn_accuracy(feats[:30], labels[:30], feats[30:], labels[30:], k=5),
         "linear_probe_top1": evaluation.linear_probe(feats[:30], labels[:30], feats[30:], labels[30:]),
     }
+
+
+@pytest.mark.parametrize("k, batch", [(1, 1024), (4, 3), (30, 7)])
+def test_nearest_neighbors_match_brute_force(k, batch):
+    rng = np.random.default_rng(k)
+    bank, queries = rng.normal(size=(30, 6)), rng.normal(size=(11, 6))
+    idx, sims = evaluation.nearest_neighbors(queries, bank * rng.uniform(0.5, 3, (30, 1)), k=k, batch_size=batch)
+    for q, row_idx, row_sims in zip(queries, idx, sims):  # cosine ignores the bank rows' lengths
+        cosine = [q @ b / (np.linalg.norm(q) * np.linalg.norm(b)) for b in bank]
+        expected = sorted(range(len(bank)), key=lambda j: -cosine[j])[:k]
+        assert list(row_idx) == expected
+        assert row_sims == pytest.approx([cosine[j] for j in expected], abs=1e-5)
+
+
+def test_nearest_neighbors_finds_each_point_itself_and_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    bank = rng.normal(size=(20, 5))
+    idx, sims = evaluation.nearest_neighbors(bank, bank, k=3)
+    assert (idx[:, 0] == np.arange(20)).all() and sims[:, 0] == pytest.approx(1.0, abs=1e-5)
+    assert (np.diff(sims, axis=1) <= 1e-6).all()  # most similar first
+    with pytest.raises(ValueError, match="k must be between 1 and the bank size"):
+        evaluation.nearest_neighbors(bank, bank, k=21)
+    with pytest.raises(ValueError, match="differ in feature size"):
+        evaluation.nearest_neighbors(bank[:, :4], bank, k=1)

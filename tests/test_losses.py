@@ -179,3 +179,34 @@ def ref_nnclr(nn, p, t):
 def test_nnclr_loss_matches_numpy(rng, shape, t):
     nn, p = rng.normal(size=shape), rng.normal(size=shape)
     np.testing.assert_allclose(losses.nnclr_loss(nn, p, t).numpy(), ref_nnclr(nn, p, t), rtol=1e-4)
+
+
+def ref_n_pair(a, b):
+    """Sohn (2016), eq. 4: mean of log(1 + sum_{j != i} exp(f_i . f+_j - f_i . f+_i))."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    total = 0.0
+    for i in range(len(a)):
+        total += np.log1p(sum(np.exp(a[i] @ b[j] - a[i] @ b[i]) for j in range(len(a)) if j != i))
+    return total / len(a)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_n_pair_loss_matches_numpy(rng, shape):
+    a, b = 0.5 * rng.normal(size=shape), 0.5 * rng.normal(size=shape)
+    np.testing.assert_allclose(losses.n_pair_loss(a, b).numpy(), ref_n_pair(a, b), rtol=1e-4)
+
+
+@pytest.mark.parametrize("t", [0.1, 0.5])
+def test_n_pair_on_scaled_unit_vectors_is_in_batch_info_nce(rng, t):
+    """normalize(z) / sqrt(t) turns the dot products into cosine / t: one direction of in-batch InfoNCE."""
+    a, b = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    scaled = [normalize(x) / np.sqrt(t) for x in (a, b)]
+    expected = -np.mean([log_softmax_at(normalize(a)[i] @ normalize(b).T / t, i) for i in range(6)])
+    np.testing.assert_allclose(losses.n_pair_loss(*scaled).numpy(), expected, rtol=1e-4)
+
+
+def test_n_pair_loss_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        losses.n_pair_loss(np.ones((4, 3)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="N >= 2"):
+        losses.n_pair_loss(np.ones((1, 3)), np.ones((1, 3)))

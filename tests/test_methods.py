@@ -120,6 +120,58 @@ def test_nnclr_support_set_receives_projections(data):
     np.testing.assert_allclose(row_norms, 1.0, atol=1e-5)
 
 
+def test_nnclr_neighbours_are_a_cosine_search_of_the_support_set(data):
+    keras.utils.set_random_seed(2)
+    model = methods.NNCLR(tiny_encoder(), projection_dims=(64, 8), queue_size=32)
+    support = np.random.default_rng(1).normal(size=(32, 8)).astype("float32")
+    support /= np.linalg.norm(support, axis=1, keepdims=True)
+    model.support_set.variable.assign(support)
+    images = data[2][:20]
+    index, similarity = model.neighbours(images, batch_size=7)  # three batches, the last one partial
+    z = model.project(images.astype("float32"), training=False).numpy().astype(np.float64)
+    cosine = (z / np.linalg.norm(z, axis=1, keepdims=True)) @ support.T
+    assert index.shape == similarity.shape == (20,)
+    np.testing.assert_array_equal(index, cosine.argmax(axis=1))
+    np.testing.assert_allclose(similarity, cosine.max(axis=1), atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        model.neighbours(images[0])
+
+
+def test_nnclr_keeps_the_view_behind_every_support_entry(data, tmp_path):
+    model = methods.NNCLR(tiny_encoder(), projection_dims=(64, 32), queue_size=2 * BATCH, keep_views=(SIZE, SIZE))
+    model.compile("adam")
+    assert model.support_views.shape == (2 * BATCH, SIZE, SIZE, 3) and not model.support_views.numpy().any()
+    first, view_1, _ = one_batch(data, seed=0)
+    second, view_2, _ = one_batch(data, seed=1)
+    pixels = [np.clip(np.round(v.numpy()), 0, 255).astype(np.uint8) for v in (view_1, view_2)]
+    model.fit(first, epochs=1, verbose=0)
+    views = model.support_views.numpy()
+    np.testing.assert_array_equal(views[:BATCH], pixels[0])
+    assert not views[BATCH:].any()  # not written yet: black
+    model.fit(second, epochs=1, verbose=0)
+    views = model.support_views.numpy()
+    np.testing.assert_array_equal(views[:BATCH], pixels[1])  # newest first, as in the support set
+    np.testing.assert_array_equal(views[BATCH:], pixels[0])
+
+    model.save(tmp_path / "nnclr.keras")
+    loaded = keras.models.load_model(tmp_path / "nnclr.keras")
+    assert loaded.keep_views == (SIZE, SIZE)
+    np.testing.assert_array_equal(loaded.support_views.numpy(), views)
+
+    wrong = methods.NNCLR(tiny_encoder(), projection_dims=(64, 32), queue_size=BATCH, keep_views=(SIZE + 1, SIZE))
+    wrong.compile("adam")
+    with pytest.raises(ValueError, match="keep_views is"):
+        wrong.fit(first, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="keep_views must be"):
+        methods.NNCLR(tiny_encoder(), queue_size=BATCH, keep_views=(0, SIZE))
+
+
+def test_nnclr_without_kept_views_has_the_same_weights_as_before():
+    model = methods.NNCLR(tiny_encoder(), projection_dims=(64, 32), queue_size=BATCH)
+    assert model.support_views is None and model.get_config()["keep_views"] is None
+    assert [w.name for w in model.non_trainable_weights if "support" in w.name] == ["support_set"]
+
+
 @pytest.mark.parametrize("cls", [methods.MoCo, methods.NNCLR])
 def test_queue_size_must_be_a_multiple_of_the_batch(cls, data):
     model = cls(tiny_encoder(), projection_dims=(64, 32), queue_size=100)

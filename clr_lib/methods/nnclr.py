@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from clr_lib import losses, models
-from clr_lib.methods.base import ContrastiveModel, FifoQueue
+from clr_lib.methods.base import ContrastiveModel, FifoQueue, gather_replicas
 
 
 @keras.saving.register_keras_serializable(package="clr_lib")
@@ -17,6 +18,12 @@ class NNCLR(ContrastiveModel):
     neighbour, found without gradient, is the positive for the other view's predictor output;
     the loss is symmetrised: ``(L(NN(z_a), p_b) + L(NN(z_b), p_a)) / 2``. With
     ``predictor=False`` the projections themselves play the predictions' part.
+
+    ``keep_views=(height, width)`` also keeps, in a parallel FIFO ``support_views`` of
+    ``(queue_size, height, width, 3)`` uint8 pixels, the view-a image behind every support-set
+    entry, so that ``support_views[neighbours(images)[0]]`` shows which views serve as positives
+    (``queue_size * height * width * 3`` bytes, 7 MB for 4,096 views of 24 x 24 pixels). Rows not
+    yet written hold the queue's random initial vectors and black views. Off by default.
     """
 
     def __init__(
@@ -26,6 +33,7 @@ class NNCLR(ContrastiveModel):
         temperature: float = 0.1,
         predictor: bool = True,
         prediction_dims: tuple[int, ...] | None = None,
+        keep_views: tuple[int, int] | None = None,
         **kwargs,
     ):
         losses._check_temperature(temperature)
@@ -42,6 +50,17 @@ class NNCLR(ContrastiveModel):
             self.predictor = models.prediction_head(self.prediction_dims, self.head_batch_norm, self.sync_batch_norm)
             self.predictor.build((None, self.projection_dims[-1]))
         self.support_set = FifoQueue(self, queue_size, self.projection_dims[-1], name="support_set")
+        self.keep_views = None
+        self.support_views = None
+        if keep_views is not None:
+            if len(keep_views) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in keep_views):
+                raise ValueError(f"keep_views must be the (height, width) of the training views in pixels, "
+                                 f"e.g. (24, 24), or None; got {keep_views!r}.")
+            self.keep_views = (int(keep_views[0]), int(keep_views[1]))
+            self.support_views = self.add_weight(
+                shape=(queue_size, *self.keep_views, 3), initializer="zeros", dtype="uint8", trainable=False,
+                name="support_views", aggregation="only_first_replica",
+            )
 
     def nearest_neighbours(self, z: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The support-set rows most cosine-similar to each row of ``z``, and their indices."""
@@ -49,6 +68,30 @@ class NNCLR(ContrastiveModel):
         similarity = tf.matmul(tf.math.l2_normalize(tf.cast(z, tf.float32), axis=1), support, transpose_b=True)
         index = tf.argmax(similarity, axis=1)
         return tf.stop_gradient(tf.gather(support, index)), index
+
+    def neighbours(self, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """Which support-set entry NNCLR would take as the positive of each image, as things stand.
+
+        ``images`` ``(N, H, W, 3)`` on 0..255 are projected in inference mode (batch norm with
+        its running statistics, no augmentation; training projects augmented views in training
+        mode), and each projection ``z`` is matched to the support-set row ``s`` of highest cosine
+        similarity ``z.s / |z|`` (the rows are unit vectors). Returns ``(indices, similarities)``,
+        both ``(N,)``: int64 rows of the support set (and of ``support_views``) and float32 cosines.
+        """
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
+            raise ValueError(f"images must be a non-empty (N, H, W, 3) batch, got shape {images.shape}: "
+                             "add the batch axis for a single image (images[None]).")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive number of images, got {batch_size}.")
+        support = self.support_set.value()
+        indices, similarities = [], []
+        for start in range(0, len(images), batch_size):
+            z = tf.math.l2_normalize(tf.cast(self.project(images[start:start + batch_size]), tf.float32), axis=1)
+            cosine = tf.matmul(z, support, transpose_b=True)
+            indices.append(tf.argmax(cosine, axis=1).numpy())
+            similarities.append(tf.reduce_max(cosine, axis=1).numpy())
+        return np.concatenate(indices).astype(np.int64), np.concatenate(similarities).astype(np.float32)
 
     def _predict(self, z: tf.Tensor) -> tf.Tensor:
         return self.predictor(z, training=True) if self.predictor is not None else z
@@ -60,11 +103,24 @@ class NNCLR(ContrastiveModel):
         nn_b, _ = self.nearest_neighbours(z_b)
         loss = 0.5 * (losses.nnclr_loss(nn_a, self._predict(z_b), self.temperature)
                       + losses.nnclr_loss(nn_b, self._predict(z_a), self.temperature))
-        return loss, z_a
+        if self.keep_views is None:
+            return loss, z_a
+        if tuple(view_a.shape[1:3]) != self.keep_views:
+            raise ValueError(f"keep_views is {self.keep_views} but the training views are "
+                             f"{tuple(view_a.shape[1:3])} pixels: pass keep_views=(height, width) of the views.")
+        return loss, (z_a, view_a)
 
     def after_step(self, memory):
-        self.support_set.push(memory)
+        if self.keep_views is None:
+            self.support_set.push(memory)
+            return
+        z_a, view_a = memory
+        self.support_set.push(z_a)
+        pixels = gather_replicas(tf.cast(tf.round(tf.clip_by_value(tf.cast(view_a, tf.float32), 0.0, 255.0)), tf.uint8))
+        kept = self.support_views.shape[0] - tf.shape(pixels)[0]
+        self.support_views.assign(tf.concat([pixels, self.support_views[:kept]], axis=0))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "queue_size": self.support_set.size, "temperature": self.temperature,
-                "predictor": self.predictor_enabled, "prediction_dims": self.prediction_dims}
+                "predictor": self.predictor_enabled, "prediction_dims": self.prediction_dims,
+                "keep_views": self.keep_views}

@@ -1,0 +1,130 @@
+"""Reading the result files the book compares, so a comparison trains nothing.
+
+Two kinds of committed JSON files hold measured numbers:
+
+* ``benchmarks/results/budget.json``: the 20-minute CPU-budget runs of ``benchmarks/budget.py``,
+  one entry per ``--tag`` (images seen, kNN and linear-probe top-1, wall time, peak memory,
+  the accuracy-against-time curve, the machine);
+* ``notebooks/results/<stem>_<profile>.json``: the headline numbers each chapter notebook writes.
+
+A missing file or run raises an error that names the command producing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+BUDGET_KEYS = ("method", "images_seen", "knn_top1", "linear_probe_top1", "wall_seconds", "peak_memory_mb")
+
+
+def load_budget(path: str | os.PathLike, runs: Mapping[str, str]) -> dict[str, dict]:
+    """The entries ``runs`` names (tag -> the command that produces it) from a ``budget.json`` file.
+
+    Returns ``{tag: entry}`` in the order of ``runs``. Raises ``FileNotFoundError`` when the file
+    is missing and ``ValueError`` when a tag is not in it, both with the commands to run.
+    """
+    path = Path(path)
+    if not runs:
+        raise ValueError("load_budget needs at least one run: {tag: command that produces it}.")
+    if not path.exists():
+        commands = "\n".join(f"    {command}" for command in runs.values())
+        raise FileNotFoundError(
+            f"{path} not found. It holds the CPU-budget runs; produce them (about 20 minutes each) with:\n{commands}"
+        )
+    stored = json.loads(path.read_text())
+    missing = [tag for tag in runs if tag not in stored]
+    if missing:
+        commands = "\n".join(f"    {runs[tag]}" for tag in missing)
+        raise ValueError(
+            f"{path} has no run {', '.join(map(repr, missing))} (it has {', '.join(map(repr, stored)) or 'none'}). "
+            f"Produce the missing runs with:\n{commands}"
+        )
+    return {tag: stored[tag] for tag in runs}
+
+
+def budget_summary(run: Mapping) -> dict:
+    """The numbers a comparison needs from one ``budget.json`` entry.
+
+    ``train_seconds = wall_seconds - load_seconds``: the time ``budget.py`` charged to training
+    (input pipeline and optimizer steps, not loading the data set nor the kNN monitor between
+    epochs); ``images_per_second = images_seen / train_seconds``. ``peak_memory_mb`` is the
+    process's peak resident memory (data set, TensorFlow and the model together);
+    ``cores_used`` (``None`` if not recorded) is CPU seconds per second of training.
+    """
+    absent = [key for key in BUDGET_KEYS if key not in run]
+    if absent:
+        raise ValueError(f"a budget.json entry needs {', '.join(BUDGET_KEYS)}; this one lacks {', '.join(absent)}.")
+    train_seconds = float(run["wall_seconds"]) - float(run.get("load_seconds", 0.0))
+    if not train_seconds > 0:
+        raise ValueError(f"training time must be > 0 s, got wall_seconds - load_seconds = {train_seconds}.")
+    return {
+        "method": run["method"],
+        "images_seen": int(run["images_seen"]),
+        "epochs": float(run.get("epochs", float("nan"))),
+        "train_seconds": train_seconds,
+        "images_per_second": int(run["images_seen"]) / train_seconds,
+        "knn_top1": float(run["knn_top1"]),
+        "linear_probe_top1": float(run["linear_probe_top1"]),
+        "peak_memory_mb": float(run["peak_memory_mb"]),
+        "cores_used": run.get("training_cores_used"),
+    }
+
+
+def chapter_record(
+    stem: str, profile: str, folder: str | os.PathLike = "results", notebook: str | None = None
+) -> dict:
+    """The numbers a chapter notebook wrote for ``profile`` (a profile name).
+
+    Looks for ``folder/<stem>_<profile>.json``, then ``folder/<stem>.json`` (accepted if its
+    ``profile`` field, a name or a ``Profile`` as a dict, is ``profile`` or absent). ``notebook`` (default ``<stem>.ipynb``)
+    names the notebook that writes it, for the error message when neither exists.
+    """
+    folder = Path(folder)
+    candidates = [folder / f"{stem}_{profile}.json", folder / f"{stem}.json"]
+    other = ""
+    for path in candidates:
+        if path.exists():
+            record = json.loads(path.read_text())
+            recorded = record.get("profile", profile)
+            recorded = recorded.get("name") if isinstance(recorded, Mapping) else recorded  # a Profile as a dict
+            if recorded == profile:
+                return record
+            other = f"; {path} holds the numbers of profile {recorded!r}"
+    notebook = notebook or f"{stem}.ipynb"
+    raise FileNotFoundError(
+        f"No results of {notebook} for profile {profile!r} (looked for {' and '.join(map(str, candidates))}{other}). "
+        f"Run that notebook first; it writes them: CLR_PROFILE={profile} python3 tasks.py notebooks notebooks/{notebook}"
+    )
+
+
+def label_curve(record: Mapping, metric: str, key: str | None = None) -> dict[int, float]:
+    """``{labelled images: accuracy}`` from a chapter record, for ``viz.label_efficiency``.
+
+    The record holds a table ``{fraction of the labels: {"labels": n, metric: accuracy, ...}}``
+    under ``key``; by default ``"label_efficiency"`` if present, else ``"fractions"`` (chapter 1's
+    layout).
+    """
+    key = key or ("label_efficiency" if "label_efficiency" in record else "fractions")
+    table = record.get(key)
+    if not isinstance(table, Mapping) or not table:
+        raise ValueError(
+            f"the record has no label-efficiency table under {key!r} "
+            "(expected {fraction: {'labels': n, metric: accuracy}}); its keys are " + ", ".join(map(repr, record))
+        )
+    curve = {}
+    for fraction, numbers in table.items():
+        if "labels" not in numbers or metric not in numbers:
+            raise ValueError(f"entry {fraction!r} of {key!r} needs 'labels' and {metric!r}; it has {sorted(numbers)}.")
+        curve[int(numbers["labels"])] = float(numbers[metric])
+    return dict(sorted(curve.items()))
+
+
+def read_json(path: str | os.PathLike, producer: str) -> dict:
+    """A committed JSON result file; ``producer`` says how it is made, for the error when it is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found. It is produced by: {producer}")
+    return json.loads(path.read_text())

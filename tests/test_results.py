@@ -1,0 +1,75 @@
+"""Reading committed result files: budget runs, chapter records, label-efficiency curves."""
+
+import json
+
+import pytest
+
+from clr_lib import results
+
+RUN = {  # the shape of a benchmarks/budget.py entry (numbers of its first 20-minute SimCLR run)
+    "method": "simclr", "images_seen": 288000, "knn_top1": 0.5331, "linear_probe_top1": 0.6202,
+    "wall_seconds": 1200.5, "load_seconds": 0.5, "peak_memory_mb": 2165.7, "epochs": 5.76,
+}
+COMMANDS = {"simclr-20min": "python benchmarks/budget.py --method simclr --tag simclr-20min",
+            "dcl-20min": "python benchmarks/budget.py --method dcl --tag dcl-20min"}
+
+
+def test_load_budget_returns_the_named_runs_in_order(tmp_path):
+    path = tmp_path / "budget.json"
+    path.write_text(json.dumps({"dcl-20min": RUN | {"method": "dcl"}, "other": RUN, "simclr-20min": RUN}))
+    runs = results.load_budget(path, COMMANDS)
+    assert list(runs) == ["simclr-20min", "dcl-20min"]
+    assert runs["dcl-20min"]["method"] == "dcl"
+
+
+def test_load_budget_names_the_command_of_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--tag simclr-20min"):
+        results.load_budget(tmp_path / "budget.json", COMMANDS)
+    path = tmp_path / "budget.json"
+    path.write_text(json.dumps({"simclr-20min": RUN}))
+    with pytest.raises(ValueError, match="no run 'dcl-20min'.*\n.*--method dcl --tag dcl-20min") as error:
+        results.load_budget(path, COMMANDS)
+    assert "--tag simclr-20min" not in str(error.value)  # only the missing run's command
+
+
+def test_budget_summary_counts_images_per_second_of_training():
+    summary = results.budget_summary(RUN)
+    assert summary["train_seconds"] == 1200.0  # wall time minus loading the data
+    assert summary["images_per_second"] == 240.0  # 288,000 images / 1,200 s
+    assert summary["cores_used"] is None  # not recorded by this run
+    assert results.budget_summary(RUN | {"training_cores_used": 1.9})["cores_used"] == 1.9
+    with pytest.raises(ValueError, match="lacks peak_memory_mb"):
+        results.budget_summary({k: v for k, v in RUN.items() if k != "peak_memory_mb"})
+    with pytest.raises(ValueError, match="must be > 0"):
+        results.budget_summary(RUN | {"wall_seconds": 0.5})
+
+
+def test_chapter_record_prefers_the_profile_file_and_checks_the_profile(tmp_path):
+    (tmp_path / "05_simclr.json").write_text(json.dumps({"profile": "book", "x": 1}))
+    assert results.chapter_record("05_simclr", "book", tmp_path)["x"] == 1
+    (tmp_path / "05_simclr_book.json").write_text(json.dumps({"profile": "book", "x": 2}))
+    assert results.chapter_record("05_simclr", "book", tmp_path)["x"] == 2
+    with pytest.raises(FileNotFoundError, match="05_simclr.json holds the numbers of profile 'book'"):
+        results.chapter_record("05_simclr", "smoke", tmp_path)
+    (tmp_path / "07_dcl.json").write_text(json.dumps({"profile": {"name": "smoke", "epochs": 1}}))  # asdict(Profile)
+    assert results.chapter_record("07_dcl", "smoke", tmp_path)["profile"]["epochs"] == 1
+    with pytest.raises(FileNotFoundError, match="CLR_PROFILE=full python3 tasks.py notebooks notebooks/06_moco.ipynb"):
+        results.chapter_record("06_moco", "full", tmp_path)
+
+
+def test_label_curve_reads_chapter_one_layout_sorted_by_labels():
+    record = {"fractions": {"1.0": {"labels": 50000, "test_top1": 0.8}, "0.01": {"labels": 500, "test_top1": 0.3},
+                            "0.1": {"labels": 5000, "test_top1": 0.5}}}
+    assert results.label_curve(record, "test_top1") == {500: 0.3, 5000: 0.5, 50000: 0.8}
+    assert list(results.label_curve({"label_efficiency": {"0.1": {"labels": 10, "acc": 0.4}}, **record}, "acc")) == [10]
+    with pytest.raises(ValueError, match="needs 'labels' and 'knn_top1'"):
+        results.label_curve(record, "knn_top1")
+    with pytest.raises(ValueError, match="no label-efficiency table"):
+        results.label_curve({"profile": "book"}, "test_top1")
+
+
+def test_read_json_says_how_to_produce_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="search.json not found. It is produced by: runs/search.sh"):
+        results.read_json(tmp_path / "search.json", "runs/search.sh")
+    (tmp_path / "a.json").write_text('{"x": 1}')
+    assert results.read_json(tmp_path / "a.json", "-") == {"x": 1}
