@@ -12,7 +12,7 @@ from pathlib import Path
 
 import keras
 
-from clr_lib import data
+from clr_lib import data, results
 from clr_lib.config import Profile, cpu_name, get_profile
 
 
@@ -65,13 +65,8 @@ def save_results(name: str, values: dict, profile: Profile, folder: str | os.Pat
 
     One folder per profile, so a quick ``smoke`` run never overwrites the ``book`` numbers.
     """
-    path = Path(folder) / profile.name / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"profile": profile.name, "hardware": hardware(), **values}
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(record, indent=1, default=float))
-    os.replace(partial, path)
-    return path
+    return results.write_json(Path(folder) / profile.name / f"{name}.json",
+                              {"profile": profile.name, "hardware": hardware(), **values})
 
 
 def load_results(name: str, profile: Profile, folder: str | os.PathLike = "results") -> dict | None:

@@ -5,7 +5,8 @@ Two kinds of committed JSON files hold measured numbers:
 * ``benchmarks/results/budget.json``: the 20-minute CPU-budget runs of ``benchmarks/budget.py``,
   one entry per ``--tag`` (images seen, kNN and linear-probe top-1, wall time, peak memory,
   the accuracy-against-time curve, the machine);
-* ``notebooks/results/<stem>_<profile>.json``: the headline numbers each chapter notebook writes.
+* ``notebooks/results/<profile>/<stem>.json``: the headline numbers each chapter notebook writes
+  (``write_json``, one folder per profile, so a ``smoke`` run never overwrites ``book`` numbers).
 
 A missing file or run raises an error that names the command producing it.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -73,31 +75,41 @@ def budget_summary(run: Mapping) -> dict:
     }
 
 
+def write_json(path: str | os.PathLike, record: Mapping) -> Path:
+    """Write ``record`` as JSON to ``path`` atomically (a temporary file, then a rename): a reader
+    never sees half a file, and a failed write leaves the old file as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(json.dumps(record, indent=1, default=float) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def chapter_record(
     stem: str, profile: str, folder: str | os.PathLike = "results", notebook: str | None = None
 ) -> dict:
-    """The numbers a chapter notebook wrote for ``profile`` (a profile name).
+    """The numbers a chapter notebook wrote to ``folder/<profile>/<stem>.json`` (``profile`` is a name).
 
-    Looks for ``folder/<stem>_<profile>.json``, then ``folder/<stem>.json`` (accepted if its
-    ``profile`` field, a name or a ``Profile`` as a dict, is ``profile`` or absent). ``notebook`` (default ``<stem>.ipynb``)
-    names the notebook that writes it, for the error message when neither exists.
+    ``notebook`` (default ``<stem>.ipynb``) names the notebook that writes it, for the error
+    message when the file is missing; a file whose ``profile`` field names another profile is refused.
     """
-    folder = Path(folder)
-    candidates = [folder / f"{stem}_{profile}.json", folder / f"{stem}.json"]
-    other = ""
-    for path in candidates:
-        if path.exists():
-            record = json.loads(path.read_text())
-            recorded = record.get("profile", profile)
-            recorded = recorded.get("name") if isinstance(recorded, Mapping) else recorded  # a Profile as a dict
-            if recorded == profile:
-                return record
-            other = f"; {path} holds the numbers of profile {recorded!r}"
+    path = Path(folder) / profile / f"{stem}.json"
     notebook = notebook or f"{stem}.ipynb"
-    raise FileNotFoundError(
-        f"No results of {notebook} for profile {profile!r} (looked for {' and '.join(map(str, candidates))}{other}). "
-        f"Run that notebook first; it writes them: CLR_PROFILE={profile} python3 tasks.py notebooks notebooks/{notebook}"
-    )
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No results of {notebook} for profile {profile!r} ({path} does not exist). Run that notebook "
+            f"first; it writes them: CLR_PROFILE={profile} python3 tasks.py notebooks notebooks/{notebook}"
+        )
+    record = json.loads(path.read_text())
+    if record.get("profile", profile) != profile:
+        raise ValueError(f"{path} holds the numbers of profile {record['profile']!r}, not {profile!r}.")
+    return record
 
 
 def label_curve(record: Mapping, metric: str, key: str | None = None) -> dict[int, float]:

@@ -389,11 +389,11 @@ def baseline_record(profile="smoke"):
 def test_supervised_baseline_round_trips_atomically(tmp_path):
     record = baseline_record()
     path = baselines.save_supervised_baseline(record, tmp_path / "results")
-    assert path == tmp_path / "results" / "supervised_baseline_smoke.json"
+    assert path == tmp_path / "results" / "smoke" / "supervised_baseline.json"
     assert baselines.load_supervised_baseline("smoke", tmp_path / "results") == record
     record["fractions"]["1.0"]["test_top1"] = 0.9  # overwriting replaces the file, leaving nothing else behind
     baselines.save_supervised_baseline(record, tmp_path / "results")
-    assert [p.name for p in (tmp_path / "results").iterdir()] == ["supervised_baseline_smoke.json"]
+    assert [p.name for p in (tmp_path / "results" / "smoke").iterdir()] == ["supervised_baseline.json"]
     assert baselines.load_supervised_baseline("smoke", tmp_path / "results")["fractions"]["1.0"]["test_top1"] == 0.9
 
 
@@ -406,13 +406,14 @@ def test_reference_lines_name_each_fraction_largest_first():
 
 
 def test_supervised_baseline_bad_input_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="01_supervised_baseline.ipynb with CLR_PROFILE=book"):
+    with pytest.raises(FileNotFoundError, match="CLR_PROFILE=book python3 tasks.py notebooks notebooks/01_supervised_baseline.ipynb"):
         baselines.load_supervised_baseline("book", tmp_path)
     with pytest.raises(ValueError, match=r"lacks \['hardware'\]"):
         baselines.save_supervised_baseline({"profile": "smoke", "fractions": {"1.0": {}}}, tmp_path)
     with pytest.raises(ValueError, match="fractions are empty"):
         baselines.save_supervised_baseline({"profile": "smoke", "hardware": "x", "fractions": {}}, tmp_path)
+    baselines.supervised_baseline_path("book", tmp_path).parent.mkdir()
     baselines.supervised_baseline_path("book", tmp_path).write_text(json.dumps(baseline_record("smoke")))
     with pytest.raises(ValueError, match="profile 'smoke', not 'book'"):
         baselines.load_supervised_baseline("book", tmp_path)
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.rglob(".*.tmp"))

@@ -44,17 +44,25 @@ def test_budget_summary_counts_images_per_second_of_training():
         results.budget_summary(RUN | {"wall_seconds": 0.5})
 
 
-def test_chapter_record_prefers_the_profile_file_and_checks_the_profile(tmp_path):
-    (tmp_path / "05_simclr.json").write_text(json.dumps({"profile": "book", "x": 1}))
+def test_chapter_record_reads_the_profile_folder_and_checks_the_profile(tmp_path):
+    results.write_json(tmp_path / "book" / "05_simclr.json", {"profile": "book", "x": 1})
+    results.write_json(tmp_path / "smoke" / "05_simclr.json", {"profile": "smoke", "x": 2})
     assert results.chapter_record("05_simclr", "book", tmp_path)["x"] == 1
-    (tmp_path / "05_simclr_book.json").write_text(json.dumps({"profile": "book", "x": 2}))
-    assert results.chapter_record("05_simclr", "book", tmp_path)["x"] == 2
-    with pytest.raises(FileNotFoundError, match="05_simclr.json holds the numbers of profile 'book'"):
-        results.chapter_record("05_simclr", "smoke", tmp_path)
-    (tmp_path / "07_dcl.json").write_text(json.dumps({"profile": {"name": "smoke", "epochs": 1}}))  # asdict(Profile)
-    assert results.chapter_record("07_dcl", "smoke", tmp_path)["profile"]["epochs"] == 1
+    assert results.chapter_record("05_simclr", "smoke", tmp_path)["x"] == 2
+    results.write_json(tmp_path / "full" / "07_dcl.json", {"profile": "book"})  # a file copied to the wrong folder
+    with pytest.raises(ValueError, match="profile 'book', not 'full'"):
+        results.chapter_record("07_dcl", "full", tmp_path)
     with pytest.raises(FileNotFoundError, match="CLR_PROFILE=full python3 tasks.py notebooks notebooks/06_moco.ipynb"):
         results.chapter_record("06_moco", "full", tmp_path)
+
+
+def test_write_json_is_atomic_and_keeps_the_old_file_on_failure(tmp_path):
+    path = results.write_json(tmp_path / "a" / "r.json", {"x": 1.5})
+    assert json.loads(path.read_text()) == {"x": 1.5}
+    with pytest.raises(TypeError):
+        results.write_json(path, {"x": object()})  # not JSON: the write fails half-way ...
+    assert json.loads(path.read_text()) == {"x": 1.5}  # ... and the old file is intact, with no temporary left
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]
 
 
 def test_label_curve_reads_chapter_one_layout_sorted_by_labels():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import keras
@@ -14,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from clr_lib import losses
+from clr_lib import losses, results
 from clr_lib.methods.base import ContrastiveModel, gather_replicas
 
 
@@ -207,8 +206,9 @@ REQUIRED_KEYS = ("profile", "hardware", "fractions")
 
 
 def supervised_baseline_path(profile: str, folder: str | os.PathLike = BASELINE_FOLDER) -> Path:
-    """Where chapter 1 stores the supervised reference numbers of ``profile`` (a profile name)."""
-    return Path(folder) / f"supervised_baseline_{profile}.json"
+    """Where chapter 1 stores the supervised reference numbers of ``profile`` (a profile name):
+    ``folder/<profile>/supervised_baseline.json``, the layout of every chapter's result file."""
+    return Path(folder) / profile / "supervised_baseline.json"
 
 
 def save_supervised_baseline(record: dict, folder: str | os.PathLike = BASELINE_FOLDER) -> Path:
@@ -216,40 +216,20 @@ def save_supervised_baseline(record: dict, folder: str | os.PathLike = BASELINE_
 
     ``record`` holds at least ``profile`` (its name), ``hardware`` and ``fractions``: a mapping
     from the fraction of labels used (``"1.0"``, ``"0.1"``, ``"0.01"``) to a dict of numbers,
-    e.g. ``{"labels": 50000, "test_top1": 0.71, "knn_top1": 0.66}``. The file is written to a
-    temporary file in the same folder and renamed, so a reader never sees half a file.
+    e.g. ``{"labels": 50000, "test_top1": 0.71, "knn_top1": 0.66}``. The file is written atomically
+    (``results.write_json``), so a reader never sees half a file.
     """
     missing = [key for key in REQUIRED_KEYS if key not in record]
     if missing:
         raise ValueError(f"the record lacks {missing}: it needs {list(REQUIRED_KEYS)}.")
     if not record["fractions"]:
         raise ValueError("the record's fractions are empty: add one entry per fraction of labels, e.g. {'1.0': {...}}.")
-    path = supervised_baseline_path(record["profile"], folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(record, indent=2, sort_keys=False) + "\n"
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as f:
-            f.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return results.write_json(supervised_baseline_path(record["profile"], folder), record)
 
 
 def load_supervised_baseline(profile: str, folder: str | os.PathLike = BASELINE_FOLDER) -> dict:
     """The supervised reference numbers chapter 1 measured in ``profile`` (a profile name)."""
-    path = supervised_baseline_path(profile, folder)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"No supervised baseline for profile {profile!r} at {path}: run "
-            f"notebooks/01_supervised_baseline.ipynb with CLR_PROFILE={profile} first (it writes this file)."
-        )
-    record = json.loads(path.read_text())
-    if record.get("profile") != profile:
-        raise ValueError(f"{path} holds the numbers of profile {record.get('profile')!r}, not {profile!r}.")
-    return record
+    return results.chapter_record("supervised_baseline", profile, folder, notebook="01_supervised_baseline.ipynb")
 
 
 def reference_lines(record: dict, metric: str = "test_top1") -> dict[str, float]:
