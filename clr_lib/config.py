@@ -4,7 +4,7 @@ Each notebook reads its settings from one profile, chosen by ``CLR_PROFILE``:
 
 * ``smoke``: seconds per notebook on 2 CPU cores, for CI (tiny subsets, one or two epochs);
 * ``book``: the outputs stored in the notebooks and rendered in the book, produced on a
-  2-core CPU in at most about 25 minutes per notebook;
+  2-core CPU in up to about half an hour per notebook;
 * ``full``: published-scale settings for a GPU (for example in Colab).
 """
 
