@@ -80,15 +80,21 @@ def test_notebook_starts_with_the_colab_cell_for_the_configured_repository(path)
     assert not first.get("outputs"), f"{path.name}: the Colab cell printed something outside Colab"
 
 
-def test_cell_does_nothing_outside_colab(monkeypatch):
-    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    monkeypatch.delenv("CLR_PROFILE", raising=False)
+def _run_cell(branch: str) -> tuple[list, str]:
+    """Execute the Colab cell for a test repository and ``branch``: the magics it ran and what it printed."""
     calls = []
     namespace = {"get_ipython": lambda: types.SimpleNamespace(run_line_magic=lambda *a: calls.append(a))}
     printed = io.StringIO()
     with redirect_stdout(printed):
-        exec(_python(colab_cell.cell_source("https://github.com/someone/course", "main")), namespace)
-    assert calls == [] and printed.getvalue() == ""
+        exec(_python(colab_cell.cell_source("https://github.com/someone/course", branch)), namespace)
+    return calls, printed.getvalue()
+
+
+def test_cell_does_nothing_outside_colab(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.delenv("CLR_PROFILE", raising=False)
+    calls, printed = _run_cell("main")
+    assert calls == [] and printed == ""
     assert "CLR_PROFILE" not in os.environ
 
 
@@ -99,14 +105,10 @@ def test_cell_in_colab_installs_from_the_repository_and_picks_the_profile(monkey
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
     monkeypatch.delenv("CLR_PROFILE", raising=False)
-    calls = []
-    namespace = {"get_ipython": lambda: types.SimpleNamespace(run_line_magic=lambda *a: calls.append(a))}
-    printed = io.StringIO()
-    with redirect_stdout(printed):
-        exec(_python(colab_cell.cell_source("https://github.com/someone/course", "dev")), namespace)
+    calls, printed = _run_cell("dev")
     assert calls == [("pip", 'install -q "clr-lib[viz] @ git+https://github.com/someone/course@dev"')]
     assert os.environ["CLR_PROFILE"] == expected
-    assert f"profile {expected}" in printed.getvalue()
+    assert f"profile {expected}" in printed
 
 
 def test_tool_inserts_the_cell_once_and_first(tmp_path):

@@ -4,7 +4,6 @@ that chapter 1 records for the later chapters' plots."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -131,6 +130,16 @@ def _as_matrix(z, name: str) -> tf.Tensor:
     return z
 
 
+def _check_margin(margin: float, normalize: bool) -> None:
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0, got {margin!r}: dissimilar pairs are pushed out to this distance.")
+    if normalize and margin > 2:
+        raise ValueError(
+            f"margin {margin!r} is out of reach: normalised embeddings are at most 2 apart. "
+            "Choose a margin in (0, 2], or normalize=False."
+        )
+
+
 def margin_pair_loss(z_a, z_b, margin: float = 1.0, normalize: bool = True) -> tf.Tensor:
     """The margin loss of Hadsell et al. (2006) on every pair of a batch of two views, no labels needed.
 
@@ -145,13 +154,7 @@ def margin_pair_loss(z_a, z_b, margin: float = 1.0, normalize: bool = True) -> t
     On normalised embeddings distances lie in [0, 2] (random unit vectors sit near sqrt(2)),
     so ``margin`` should lie in (0, 2].
     """
-    if not margin > 0:
-        raise ValueError(f"margin must be > 0, got {margin!r}: dissimilar pairs are pushed out to this distance.")
-    if normalize and margin > 2:
-        raise ValueError(
-            f"margin {margin!r} is out of reach: normalised embeddings are at most 2 apart. "
-            "Choose a margin in (0, 2], or normalize=False."
-        )
+    _check_margin(margin, normalize)
     a, b = losses._check_pair(z_a, z_b)
     distance = pair_distances(a, b, normalize)
     if normalize:
@@ -180,8 +183,7 @@ class MarginContrastive(ContrastiveModel):
     """
 
     def __init__(self, encoder: keras.Model, margin: float = 1.0, normalize: bool = True, **kwargs):
-        if not margin > 0 or (normalize and margin > 2):
-            raise ValueError(f"margin must be in (0, 2] with normalize=True (> 0 otherwise), got {margin!r}.")
+        _check_margin(margin, normalize)  # at construction, not at the first step
         super().__init__(encoder, **kwargs)
         self.margin = margin
         self.normalize = normalize
