@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from clr_lib import augment, data, evaluation, methods, models, pipeline, runs  # noqa: E402
+from clr_lib import augment, data, evaluation, methods, models, pipeline, results, runs  # noqa: E402
 from clr_lib.callbacks import KNNMonitor, TimeBudget  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "budget.json"
@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
         train = pipeline.pretraining_dataset(x, args.batch_size, views, seed=args.seed)
     encoder = build_encoder(args)
     model = build_model(args, encoder)
-    bank_x, bank_y = data.subset(x, y, 10_000, seed=1)
-    probe_x, probe_y = data.subset(x_test, y_test, 2_000, seed=1)
+    bank_x, bank_y = data.subset(x, y, min(10_000, len(x)), seed=1)  # smaller only on a toy data set
+    probe_x, probe_y = data.subset(x_test, y_test, min(2_000, len(x_test)), seed=1)
     budget = TimeBudget(args.minutes * 60 - load_seconds, args.lr, warmup=args.warmup)
     monitor = KNNMonitor(bank_x, bank_y, probe_x, probe_y, k=200, temperature=0.1, encoder=encoder)
     cpu_before = cpu_seconds()
@@ -150,8 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     tag = args.tag or f"{args.method}-{args.encoder}-{args.minutes:g}min"
     stored = json.loads(args.results.read_text()) if args.results.exists() else {}
     stored[tag] = result
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(stored, indent=1))
+    results.write_json(args.results, stored)  # atomic: a crash mid-write keeps the earlier runs
     print(f"{tag}: method={args.method} encoder={args.encoder} images_seen={result['images_seen']} "
           f"epochs={result['epochs']:.2f} knn_top1={result['knn_top1']:.4f} "
           f"linear_top1={result['linear_probe_top1']:.4f} wall={wall / 60:.1f}min "

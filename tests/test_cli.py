@@ -1,15 +1,18 @@
-"""``python -m clr_lib`` end to end in the smoke profile, on a small CIFAR-10-shaped image folder."""
+"""``python -m clr_lib`` and ``benchmarks/budget.py`` end to end, on a small CIFAR-10-shaped image folder."""
 
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from clr_lib.data import class_names, make_synthetic
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +82,25 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args, profile, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_budget_benchmark_prints_one_line_and_keeps_earlier_runs(fake_cifar, tmp_path):
+    results = tmp_path / "budget.json"
+    results.write_text(json.dumps({"earlier-run": {"knn_top1": 0.5}}))
+    env = {**os.environ, "CLR_DATA_DIR": str(fake_cifar), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, str(REPOSITORY / "benchmarks" / "budget.py"), "--method", "simclr", "--minutes", "0.1",
+               "--widths", "8,16", "--projection", "32,16", "--batch-size", "64", "--view-size", "24",
+               "--tag", "tiny", "--results", str(results)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = done.stdout.strip().splitlines()[-1]
+    for field in ("tiny:", "method=simclr", "encoder=small_cnn", "images_seen=", "epochs=", "knn_top1=",
+                  "linear_top1=", "wall=", "peak_mem="):
+        assert field in line, line
+    stored = json.loads(results.read_text())
+    assert stored["earlier-run"] == {"knn_top1": 0.5}  # a new run is added, nothing else changes
+    run = stored["tiny"]
+    assert run["images_seen"] >= 64 and run["images_seen"] % 64 == 0
+    assert run["evaluated_on"] == {"train": 600, "test": 300}
+    assert 0.0 <= run["knn_top1"] <= 1.0 and 0.0 <= run["linear_probe_top1"] <= 1.0
+    assert run["settings"]["minutes"] == 0.1 and len(run["curve"]["loss"]) >= 1
