@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from clr_lib import data, results
 from clr_lib.config import Profile, cpu_name, get_profile
@@ -24,7 +25,7 @@ def start(seed: int = 0, profile: str | None = None) -> Profile:
     source = os.environ.get(data.DATA_DIR_VAR)
     print(f"profile {chosen.name!r} ({chosen.hardware}); running on {hardware()}")
     jpeg_note = "a JPEG re-encode of CIFAR-10, quality 75: accuracies can sit a little below those on the original"
-    print(f"data: {source} ({jpeg_note})" if source else "data: CIFAR-10 from keras.datasets")
+    print(f"data: {Path(source).name} ({jpeg_note})" if source else "data: CIFAR-10 from keras.datasets")
     return chosen
 
 
@@ -38,8 +39,17 @@ def hardware() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores, no GPU"
 
 
+GLUE_DIGITS = 6  # significant digits a glued float keeps: more than any text shows, fewer than a CPU can change
+
+
 def glue(name: str, value, display: bool = False) -> None:
-    """Store ``value`` under ``name`` for the book's text (myst-nb's ``glue``); a no-op print where myst-nb is absent, e.g. in Colab."""
+    """Store ``value`` under ``name`` for the book's text (myst-nb's ``glue``); a no-op print where myst-nb is absent, e.g. in Colab.
+
+    A float is stored to ``GLUE_DIGITS`` significant digits: the text formats it to fewer, and
+    the digits beyond differ between CPUs, which the stored outputs must not depend on.
+    """
+    if isinstance(value, (float, np.floating)):
+        value = float(f"{float(value):.{GLUE_DIGITS}g}")
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

@@ -13,7 +13,8 @@ def test_start_picks_the_profile_and_says_where_the_data_comes_from(monkeypatch,
     assert notebook.start().name == "smoke"
     out = capsys.readouterr().out
     assert "profile 'smoke'" in out and "cores" in out
-    assert "/data/cifar10-jpeg.zip" in out and "JPEG re-encode" in out
+    assert "data: cifar10-jpeg.zip (" in out and "JPEG re-encode" in out
+    assert "/data/" not in out  # the stored outputs print no path of the machine that ran them
 
 
 def test_start_names_keras_download_without_data_dir(monkeypatch, capsys):
@@ -33,6 +34,20 @@ def test_glue_without_myst_nb_prints_only_when_asked(monkeypatch, capsys):
     assert capsys.readouterr().out == ""
     notebook.glue("accuracy", 0.5, display=True)
     assert capsys.readouterr().out == "accuracy = 0.5\n"
+
+
+def test_glue_stores_floats_to_six_significant_digits(monkeypatch):
+    import numpy as np
+
+    stored = {}
+    fake = type(sys)("myst_nb")
+    fake.glue = lambda name, value, display=False: stored.update({name: value})
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    notebook.glue("loss", np.float32(3.4956772327423096))
+    notebook.glue("sum", 471.6592233506785)
+    notebook.glue("count", 12345678)
+    assert stored == {"loss": 3.49568, "sum": 471.659, "count": 12345678}
+    assert type(stored["loss"]) is float
 
 
 def test_table_is_markdown_with_one_line_per_row():
