@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -26,18 +27,41 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
-from clr_lib import augment, data, evaluation, methods, models, pipeline, results, runs  # noqa: E402
+from clr_lib import augment, data, evaluation, methods, models, pipeline, precision, results, runs  # noqa: E402
 from clr_lib.callbacks import KNNMonitor, TimeBudget  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "budget.json"
 
 
+def positive_minutes(text: str) -> float:
+    minutes = float(text)
+    if not 0 < minutes < math.inf:  # nan too
+        raise argparse.ArgumentTypeError(f"the budget must be a positive, finite number of minutes, got {text}")
+    return minutes
+
+
+def read_results(path: Path) -> dict:
+    """The runs stored in ``path``, ``{}`` if it does not exist yet; ValueError if it is no results file."""
+    if not path.exists():
+        folder = next(p for p in path.absolute().parents if p.exists())  # where it will be created
+        if not folder.is_dir():
+            raise ValueError(f"--results {path} cannot be created, {folder} is a file: pass another --results file.")
+        return {}
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--results {path} cannot be read as JSON ({error}): fix or move it, or pass another "
+                         "--results file.") from None
+    if not isinstance(stored, dict):
+        raise ValueError(f"--results {path} holds no JSON object {{tag: run}}: pass another --results file.")
+    return stored
+
+
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     cli.add_argument("--method", required=True, choices=[*runs.METHODS, "supervised"])
-    cli.add_argument("--minutes", type=float, required=True)
+    cli.add_argument("--minutes", type=positive_minutes, required=True)
     cli.add_argument("--encoder", default="small_cnn", choices=list(models.ENCODERS))
     cli.add_argument("--widths", default="32,64,128,256", help="small_cnn stage widths")
     cli.add_argument("--convs", type=int, default=1, help="small_cnn convolutions per stage")
@@ -54,12 +78,19 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--view-size", type=int, default=32, help="side of the training views (evaluation is at 32)")
     cli.add_argument("--queue", type=int, help="MoCo queue / NNCLR support-set size")
     cli.add_argument("--no-xla", action="store_true", help="compile the step without XLA")
+    cli.add_argument("--precision", default="float32", choices=precision.CHOICES,
+                     help="float32, bfloat16 (Keras mixed_bfloat16) or auto: bfloat16 where the CPU has it")
     cli.add_argument("--quick-eval", action="store_true",
                      help="for searches: measure on the monitor's 10,000/2,000 subsets instead of the full sets")
     cli.add_argument("--seed", type=int, default=0)
     cli.add_argument("--tag", help="name of this run in the results file (default: derived from the settings)")
     cli.add_argument("--results", type=Path, default=RESULTS)
-    return cli.parse_args(argv)
+    args = cli.parse_args(argv)
+    try:  # before training, not after: a bad results file must not cost the run
+        read_results(args.results)
+    except ValueError as error:
+        cli.error(str(error))
+    return args
 
 
 def build_encoder(args: argparse.Namespace) -> keras.Model:
@@ -115,8 +146,9 @@ def main(argv: list[str] | None = None) -> dict:
         train = pipeline.labeled_dataset(x, y, args.batch_size, crop_flip, seed=args.seed)
     else:
         train = pipeline.pretraining_dataset(x, args.batch_size, views, seed=args.seed)
-    encoder = build_encoder(args)
-    model = build_model(args, encoder)
+    with precision.policy(args.precision) as chosen:
+        encoder = build_encoder(args)
+        model = build_model(args, encoder)
     bank_x, bank_y = data.subset(x, y, min(10_000, len(x)), seed=1)  # smaller only on a toy data set
     probe_x, probe_y = data.subset(x_test, y_test, min(2_000, len(x_test)), seed=1)
     budget = TimeBudget(args.minutes * 60 - load_seconds, args.lr, warmup=args.warmup)
@@ -132,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     accuracy = evaluation.frozen_accuracy(encoder, (x, y), (x_test, y_test), k=200, temperature=0.1)
     result = {
         "method": args.method, "encoder": args.encoder, "settings": vars(args) | {"results": str(args.results)},
+        "precision": chosen, "xla": not args.no_xla,
         "images_seen": int(model.optimizer.iterations.numpy()) * args.batch_size,
         **accuracy,
         "wall_seconds": wall, "load_seconds": load_seconds,
@@ -148,12 +181,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.method == "supervised":
         result["classifier_top1"] = float(model.evaluate(x_test, y_test, batch_size=512, verbose=0)[1])
     tag = args.tag or f"{args.method}-{args.encoder}-{args.minutes:g}min"
-    stored = json.loads(args.results.read_text()) if args.results.exists() else {}
+    stored = read_results(args.results)  # again: another run may have added to it meanwhile
     stored[tag] = result
     results.write_json(args.results, stored)  # atomic: a crash mid-write keeps the earlier runs
     print(f"{tag}: method={args.method} encoder={args.encoder} images_seen={result['images_seen']} "
           f"epochs={result['epochs']:.2f} knn_top1={result['knn_top1']:.4f} "
-          f"linear_top1={result['linear_probe_top1']:.4f} wall={wall / 60:.1f}min "
+          f"linear_top1={result['linear_probe_top1']:.4f} wall={wall / 60:.1f}min precision={chosen} "
+          f"xla={'on' if result['xla'] else 'off'} "
           f"peak_mem={result['peak_memory_mb']:.0f}MB", flush=True)
     return result
 

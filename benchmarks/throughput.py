@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/throughput.py                                  # every method x encoder
     .venv/bin/python benchmarks/throughput.py --methods simclr --encoders small_cnn --steps 5
-    .venv/bin/python benchmarks/throughput.py --methods simclr --encoders small_cnn --no-xla
+    .venv/bin/python benchmarks/throughput.py --methods simclr --encoders small_cnn_slim --xla on,off \
+        --precisions float32,bfloat16                                        # compile modes x precisions, one table
     .venv/bin/python benchmarks/throughput.py --steps small_cnn=30,resnet18_cifar=2 --json out.json
 
-For each method (``--methods``: simclr, dcl, moco, nnclr) and encoder (``--encoders``:
-small_cnn, resnet18_cifar) at ``--batch-size`` (256), one line with:
+For each method (``--methods``: simclr, dcl, moco, nnclr), encoder (``--encoders``: small_cnn,
+small_cnn_slim, resnet18_cifar), compile mode (``--xla``: on, off) and precision (``--precisions``:
+float32, bfloat16, auto; see ``clr_lib.precision``) at ``--batch-size`` (256) and ``--view-size``
+(24, the ``book`` profile's), one line with:
 
 * **step img/s**: the training step alone. A few batches of views are made once with the real
   augmentation, kept in memory as float32, and served by ``tf.data.Dataset.from_tensor_slices(...)
@@ -27,7 +30,8 @@ small_cnn, resnet18_cifar) at ``--batch-size`` (256), one line with:
 Steps are timed with a Keras callback at the end of each batch (on a CPU a step has finished
 when ``fit`` gets its logs back). The optimizer is the course's AdamW with warm-up and cosine
 decay (``runs.make_optimizer``, ``book`` profile); the compiled step is Keras's own, with XLA
-as ``ContrastiveModel.compile`` sets it (on), or off with ``--no-xla``.
+on or off as ``--xla`` says; every configuration of one invocation runs on the same machine in
+the same session, so their rates can be compared (record the load average: it is printed).
 
 FLOP accounting (multiply-add = 2 FLOPs; per training step of ``B`` images, ``2B`` views):
 
@@ -76,16 +80,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from clr_lib import augment, config, data, methods, models, pipeline, runs  # noqa: E402
+from clr_lib import augment, config, data, methods, models, pipeline, precision, runs  # noqa: E402
 
 METHODS = ("simclr", "dcl", "moco", "nnclr")
-ENCODERS = ("small_cnn", "resnet18_cifar")
+ENCODERS = ("small_cnn", "small_cnn_slim", "resnet18_cifar")
 # resnet18_cifar is about 37x small_cnn's FLOPs: a step at batch 256 takes tens of seconds here.
-DEFAULT_STEPS = {"small_cnn": 15, "resnet18_cifar": 1}
-DEFAULT_WARMUP = {"small_cnn": 2, "resnet18_cifar": 1}
+DEFAULT_STEPS = {"small_cnn": 15, "small_cnn_slim": 15, "resnet18_cifar": 1}
+DEFAULT_WARMUP = {"small_cnn": 2, "small_cnn_slim": 2, "resnet18_cifar": 1}
 # The end-to-end phase reuses the compiled step; its warm-up only fills the input pipeline,
 # which is negligible next to one resnet18_cifar step.
-DEFAULT_E2E_WARMUP = {"small_cnn": 2, "resnet18_cifar": 0}
+DEFAULT_E2E_WARMUP = {"small_cnn": 2, "small_cnn_slim": 2, "resnet18_cifar": 0}
 FIXED_BATCHES = 4  # distinct pre-made batches of views the step-only phase cycles through
 SYNTHETIC_IMAGES = 10_000
 RESULT_MARKER = "THROUGHPUT_RESULT "
@@ -105,6 +109,8 @@ class Config:
     warmup: int
     e2e_warmup: int
     xla: bool
+    precision: str = "float32"
+    view_size: int = 24
 
 
 # --- FLOP counting ------------------------------------------------------------------------
@@ -174,9 +180,13 @@ def forward_flops(model: keras.Model) -> tuple[int, int]:
     return sum(c.flops for c in counts), sum(c.other for c in counts)
 
 
-def step_flops(model: methods.ContrastiveModel, batch: int) -> dict[str, float]:
-    """FLOPs of one training step of ``model`` on ``batch`` images (two views each), by part."""
-    enc, enc_other = forward_flops(model.encoder)
+def step_flops(model: methods.ContrastiveModel, batch: int, encoder: keras.Model | None = None) -> dict[str, float]:
+    """FLOPs of one training step of ``model`` on ``batch`` images (two views each), by part.
+
+    ``encoder``: the same architecture built for the views' fixed size, when ``model.encoder``
+    takes any size (its layers then have no fixed output shapes to count).
+    """
+    enc, enc_other = forward_flops(encoder or model.encoder)
     proj, proj_other = forward_flops(model.projector)
     d = model.projection_dims[-1]
     trained_views, key_views = 2 * batch, 0
@@ -226,11 +236,13 @@ def profiler_forward_flops(encoder: keras.Model) -> dict[str, int]:
 # --- the machine --------------------------------------------------------------------------
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
-    """Best-of-``repeats`` float32 ``n x n`` matmul rate in GFLOP/s, plain ``tf.function`` and XLA."""
-    a = tf.random.normal((n, n), seed=0)
-    b = tf.random.normal((n, n), seed=1)
+    """Best-of-``repeats`` ``n x n`` matmul rate in GFLOP/s: float32 in a plain ``tf.function`` and
+    with XLA, and bfloat16 in a ``tf.function`` (``bfloat16``; native only where the CPU has it)."""
     rates = {}
-    for name, jit in (("tf_function", False), ("xla", True)):
+    for name, jit, dtype in (("tf_function", False, tf.float32), ("xla", True, tf.float32),
+                             ("bfloat16", False, tf.bfloat16)):
+        a = tf.cast(tf.random.normal((n, n), seed=0), dtype)
+        b = tf.cast(tf.random.normal((n, n), seed=1), dtype)
         matmul = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=jit)
         matmul(a, b).numpy()  # trace, compile
         best = float("inf")
@@ -239,7 +251,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
             matmul(a, b).numpy()
             best = min(best, time.perf_counter() - start)
         rates[name] = 2 * n**3 / best / 1e9
-    rates["best"] = max(rates.values())
+    rates["best"] = max(rates["tf_function"], rates["xla"])  # the float32 reference
     return rates
 
 
@@ -327,8 +339,11 @@ def run_config(cfg: Config) -> dict:
     clock = [time.perf_counter()]
     images, source = load_images()
     profile = config.PROFILES["book"].replace(batch_size=cfg.batch_size)
-    views = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale, seed=0)
-    model = runs.build_method(cfg.method, models.get_encoder(cfg.encoder), **method_kwargs(cfg.method, cfg.batch_size))
+    views = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale,
+                                   image_size=cfg.view_size, seed=0)
+    with precision.policy(cfg.precision):
+        encoder = models.get_encoder(cfg.encoder, input_shape=(None, None, 3))
+        model = runs.build_method(cfg.method, encoder, **method_kwargs(cfg.method, cfg.batch_size))
     model.compile(optimizer=runs.make_optimizer(profile, 50_000 // cfg.batch_size), jit_compile=cfg.xla)
     fixed = fixed_views(pipeline.pretraining_dataset(images, cfg.batch_size, views, seed=0), FIXED_BATCHES)
     clock.append(time.perf_counter())
@@ -338,7 +353,8 @@ def run_config(cfg: Config) -> dict:
     pairs = pipeline.pretraining_dataset(images, cfg.batch_size, views, seed=1).repeat()
     e2e = timed_fit(model, pairs, cfg.e2e_warmup, cfg.steps, cfg.batch_size)
     clock.append(time.perf_counter())
-    flops = step_flops(model, cfg.batch_size)
+    sized = models.get_encoder(cfg.encoder, input_shape=(cfg.view_size, cfg.view_size, 3))
+    flops = step_flops(model, cfg.batch_size, sized)
     return {**asdict(cfg), "data": source, "step": step, "e2e": e2e, "flops": flops,
             "gflops_per_s_step": flops["total"] * step["images_per_s"] / cfg.batch_size / 1e9,
             "gflops_per_s_e2e": flops["total"] * e2e["images_per_s"] / cfg.batch_size / 1e9,
@@ -373,7 +389,7 @@ def run_in_subprocess(cfg: Config, timeout: float) -> dict:
     return {**result, "wall_seconds": wall, "load_average_1min": [load_before, os.getloadavg()[0]]}
 
 
-HEADER = (f"{'method':<7} {'encoder':<15} {'xla':<4} {'data':<9} {'steps':>5} {'step img/s':>10} "
+HEADER = (f"{'method':<7} {'encoder':<15} {'xla':<4} {'precision':<9} {'data':<9} {'steps':>5} {'step img/s':>10} "
           f"{'e2e img/s':>10} {'peak MB':>8} {'GFLOP/step':>10} {'GFLOP/s':>8} {'of matmul':>9} "
           f"{'e2e GFLOP/s':>11} {'1st step s':>10} {'load':>9}")
 
@@ -385,7 +401,7 @@ def _rate(images_per_s: float) -> str:
 
 def format_row(r: dict, matmul: float) -> str:
     """One plain table line for a result record (or its error)."""
-    head = f"{r['method']:<7} {r['encoder']:<15} {'on' if r['xla'] else 'off':<4}"
+    head = f"{r['method']:<7} {r['encoder']:<15} {'on' if r['xla'] else 'off':<4} {r['precision']:<9}"
     if "error" in r:
         return f"{head} ERROR {r['error']}"
     load = "{:.1f}-{:.1f}".format(*r["load_average_1min"])
@@ -433,7 +449,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     cli.add_argument("--warmup", help=f"untimed steps before the step-only timing, same syntax "
                                       f"(default {DEFAULT_WARMUP})")
     cli.add_argument("--e2e-warmup", help=f"untimed steps before the end-to-end timing (default {DEFAULT_E2E_WARMUP})")
-    cli.add_argument("--no-xla", action="store_true", help="compile the step with jit_compile=False")
+    cli.add_argument("--xla", default="on", help="compile modes, comma-separated: on, off (default on)")
+    cli.add_argument("--precisions", default="float32",
+                     help="comma-separated: float32, bfloat16, auto (clr_lib.precision; default float32)")
+    cli.add_argument("--view-size", type=int, default=24, help="side of the training views (default 24, book's)")
     cli.add_argument("--layers", action="store_true", help="print each encoder's per-layer FLOPs")
     cli.add_argument("--timeout", type=float, default=900, help="seconds allowed per configuration (default 900)")
     cli.add_argument("--json", help="write the results to this JSON file")
@@ -441,12 +460,17 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     args = cli.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     args.encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
-    for name, chosen, known in (("--methods", args.methods, runs.METHODS), ("--encoders", args.encoders, ENCODERS)):
+    args.xla = [x.strip() == "on" for x in args.xla.split(",") if x.strip() in ("on", "off")]
+    args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    if not args.xla:
+        cli.error("--xla: give on, off or on,off")
+    for name, chosen, known in (("--methods", args.methods, runs.METHODS), ("--encoders", args.encoders, ENCODERS),
+                                ("--precisions", args.precisions, precision.CHOICES)):
         unknown = [c for c in chosen if c not in known]
         if unknown or not chosen:
             cli.error(f"{name}: unknown {unknown}; choose from {', '.join(known)}")
-    if args.batch_size < 2:
-        cli.error("--batch-size must be at least 2")
+    if args.batch_size < 2 or args.view_size < 8:
+        cli.error("--batch-size must be at least 2 and --view-size at least 8")
     return args
 
 
@@ -467,8 +491,9 @@ def main(argv: list[str] | None = None) -> None:
     load = " ".join(f"{x:.2f}" for x in env["load_average"])
     print(f"load average at start: {load} (other processes share the cores)")
     matmul = matmul_gflops()
-    print(f"float32 matmul 2048x2048, best of 5: {matmul['tf_function']:.1f} GFLOP/s (tf.function), "
-          f"{matmul['xla']:.1f} GFLOP/s (XLA); reference {matmul['best']:.1f} GFLOP/s")
+    print(f"matmul 2048x2048, best of 5: float32 {matmul['tf_function']:.1f} GFLOP/s (tf.function), "
+          f"{matmul['xla']:.1f} GFLOP/s (XLA), reference {matmul['best']:.1f}; bfloat16 {matmul['bfloat16']:.1f} "
+          f"GFLOP/s (CPU bfloat16 instructions: {'yes' if precision.native_bfloat16() else 'no'})")
     checks = {}
     for name in args.encoders:
         analytic, other = forward_flops(models.get_encoder(name))
@@ -479,17 +504,19 @@ def main(argv: list[str] | None = None) -> None:
               f"(other ops: analytic ~{other / 1e6:.2f} M, profiler {profiled['other'] / 1e6:.2f} M)")
         if args.layers:
             print_layers(name, args.batch_size)
-    print(f"\nbatch {args.batch_size}, XLA {'off' if args.no_xla else 'on'}; img/s = training images "
+    print(f"\nbatch {args.batch_size}, {args.view_size}-px views; img/s = training images "
           "(2 views each); GFLOP/s from the step-only rate; 'of matmul' = GFLOP/s / reference matmul rate")
     print(HEADER, flush=True)
 
     results = []
     for encoder in args.encoders:
         for method in args.methods:
-            cfg = Config(method, encoder, args.batch_size, steps[encoder], warmup[encoder],
-                         e2e_warmup[encoder], not args.no_xla)
-            results.append(run_in_subprocess(cfg, args.timeout))
-            print(format_row(results[-1], matmul["best"]), flush=True)
+            for xla in args.xla:
+                for chosen in args.precisions:
+                    cfg = Config(method, encoder, args.batch_size, steps[encoder], warmup[encoder],
+                                 e2e_warmup[encoder], xla, precision.resolve(chosen), args.view_size)
+                    results.append(run_in_subprocess(cfg, args.timeout))
+                    print(format_row(results[-1], matmul["best"]), flush=True)
 
     if args.json:
         record = {"command": sys.argv, "machine": env, "matmul_gflops": matmul, "flop_check": checks,

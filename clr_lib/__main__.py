@@ -23,14 +23,17 @@ def parser() -> argparse.ArgumentParser:
     train = commands.add_parser("pretrain", help="pretrain a method on CIFAR-10 and record the run")
     train.add_argument("--method", required=True, choices=sorted(METHODS))
     train.add_argument("--encoder", choices=sorted(ENCODERS), help="default: the profile's encoder")
-    train.add_argument("--profile", choices=list(PROFILES), help="default: $CLR_PROFILE, else book (full on a GPU)")
+    train.add_argument("--profile", type=str.lower, choices=list(PROFILES),
+                       help="default: $CLR_PROFILE, else book (full on a GPU); any case")
     train.add_argument("--out", required=True, help="the run folder, e.g. runs/simclr-book")
     train.add_argument("--epochs", type=int, help="override the profile's epochs")
     train.add_argument("--batch-size", type=int, help="override the profile's batch size")
     train.add_argument("--seed", type=int, default=0)
     existing = train.add_mutually_exclusive_group()
-    existing.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    existing.add_argument("--replace", action="store_true", help="delete the run in --out and start over")
+    existing.add_argument("--resume", action="store_true",
+                          help="continue the interrupted run in --out (same settings as it started with)")
+    existing.add_argument("--replace", action="store_true",
+                          help="delete the run in --out (its own files only) and start over")
     check = commands.add_parser("evaluate", help="print kNN and linear-probe accuracy of a finished run")
     check.add_argument("run", help="a run folder written by pretrain")
     return cli
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             result = runs.evaluate(args.run)
             print(f"{args.run}: kNN top-1 {result['knn_top1']:.4f}, linear probe top-1 "
                   f"{result['linear_probe_top1']:.4f} ({result['test_images']} test images)")
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, OSError) as error:  # FileNotFoundError, FileExistsError, an unwritable folder...
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -3,19 +3,28 @@
 The family follows Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
 Representations", appendix A: random resized crop, horizontal flip, colour jitter (p=0.8),
 grayscale (p=0.2), optional Gaussian blur (p=0.5) and, as in BYOL, optional solarization.
-Keras's own layers do the flip, the four colour jitters, the grayscale and the blur; this module
-adds what Keras lacks:
+Keras's own layers do the flip, the brightness, contrast and hue jitter and the grayscale; this
+module adds what Keras lacks, or does differently from SimCLR:
 
 - ``RandomResizedCrop``: torchvision's crop, a whole batch in one ``tf.image.crop_and_resize``.
-- ``RandomApply``: apply any layer to each image independently with probability ``p``.
-- ``ColorJitter``: torchvision-style jitter strengths mapped onto Keras's colour layers.
+- ``RandomApply``: apply any layer to each image independently with probability ``p``; a
+  ``PerImageLayer`` (a layer that draws its parameters per image) runs only on the chosen images.
+- ``ColorJitter``: torchvision-style jitter strengths, on Keras's colour layers and ``SaturationJitter``.
+- ``SaturationJitter``: torchvision's saturation jitter, a blend towards the grayscale image
+  (Keras's ``RandomSaturation`` leaves the colour range for factors above 1).
+- ``GaussianBlur``: torchvision's blur, one isotropic sigma per image and reflect padding (Keras's
+  ``RandomGaussianBlur`` draws one anisotropic pair of sigmas per batch and pads with zeros).
 - ``Solarize``: BYOL's fixed-threshold solarization.
 - ``simclr_augment``: the whole pipeline as one layer; ``two_views``: pairs of views in tf.data.
 - ``simclr_variant``: the pipeline with some of its parts switched off, by name ("crop",
   "color", "crop+color", "all", "flip"), for ablations.
 
 Images are NHWC (or a single HWC image), RGB, uint8 or float32 on the 0..255 scale; every layer
-returns float32 on the same scale. Each image of a batch gets its own random draws.
+returns float32 on the same scale. Each image of a batch gets its own random draws. Float images
+scaled to 0..1 instead would come out nearly black: ``check_pixel_scale`` warns about them
+(``PixelScaleWarning``) where images arrive as values, in ``simclr_augment``'s layer called
+eagerly and in the NumPy entry points (``clr_lib.pipeline``, ``clr_lib.evaluation.extract_features``,
+``clr_lib.callbacks.KNNMonitor``); a compiled graph (``tf.data``, ``fit``) cannot warn per call.
 
 Seeding: each layer's ``call`` takes an optional ``seed``, a stateless seed (int tensor of shape
 ``(2,)``, as for ``tf.random.stateless_uniform``); the same seed gives the same output. Without
@@ -29,9 +38,47 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
+import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+
+class PixelScaleWarning(UserWarning):
+    """Float images whose brightest pixel is at most 1: probably scaled to 0..1, not clr_lib's 0..255."""
+
+
+def _outside_libraries() -> int:
+    """The ``warnings.warn`` stacklevel of the innermost frame outside clr_lib, Keras and TensorFlow."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("clr_lib", "keras", "tensorflow"):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+def check_pixel_scale(images) -> None:
+    """Warn with ``PixelScaleWarning`` if ``images`` are floats whose largest value is in (0, 1].
+
+    clr_lib's layers and encoders expect pixels on the 0..255 scale (uint8 or float); 0..1 floats
+    pass every shape check but come out nearly black. ``images``: an array or eager tensor, read
+    once (a max over the values; uint8 images are not read). An all-zero batch looks the same on
+    both scales and passes. The warning points at the first line outside clr_lib, Keras and
+    TensorFlow: the user's call.
+    """
+    values = np.asarray(images)
+    if not np.issubdtype(values.dtype, np.floating) or values.size == 0:
+        return
+    brightest = float(values.max())
+    if 0.0 < brightest <= 1.0:
+        warnings.warn(
+            f"images are floats with a largest value of {brightest:.3g}: they look scaled to 0..1, but "
+            "clr_lib expects pixels on the 0..255 scale and would see them nearly black. Pass the uint8 "
+            "images, or multiply by 255.",
+            PixelScaleWarning,
+            stacklevel=_outside_libraries(),
+        )
 
 
 def _to_batch(images) -> tuple[tf.Tensor, bool]:
@@ -86,6 +133,44 @@ def _apply(layer, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     if "seed" in inspect.signature(getattr(layer, "call", layer)).parameters:  # clr_lib layers
         return layer(images, seed=seed)
     return layer(images)  # no seed to pass: its randomness (if any) is its own
+
+
+class PerImageLayer(keras.layers.Layer):
+    """Base of clr_lib's random layers that draw a few numbers per image, then transform with them.
+
+    A subclass defines ``draw(batch_size, seed)``, the per-image parameters (a tensor, or a list or
+    dict of tensors, whose first axis is the image), and ``transform(images, parameters)``, which
+    must treat each image on its own. ``call(images, seed=...)`` is
+    ``transform(images, draw(N, seed))``. ``RandomApply`` uses the split to transform only the
+    images it applies the layer to, with the parameters they get in the whole batch.
+
+    Args:
+        seed: int seed of the layer's own generator, used when ``call`` gets no ``seed``.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def draw(self, batch_size, seed: tf.Tensor):
+        raise NotImplementedError(f"{type(self).__name__} must define draw(batch_size, seed).")
+
+    def transform(self, images: tf.Tensor, parameters) -> tf.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define transform(images, parameters).")
+
+    def call(self, images, training=True, seed=None):
+        images, batched = _to_batch(images)
+        if training:
+            seed = self.seed_generator.next() if seed is None else seed
+            images = self.transform(images, self.draw(tf.shape(images)[0], seed))
+        return images if batched else images[0]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="clr_lib")
@@ -208,9 +293,14 @@ class RandomResizedCrop(keras.layers.Layer):
 class RandomApply(keras.layers.Layer):
     """Apply ``layer`` to each image independently with probability ``p`` (as torchvision's).
 
-    The layer runs on the whole batch and a per-image Bernoulli(p) mask picks its output or the
-    input, so ``layer`` must keep the image shape. A Keras augmentation layer
-    (or a clr_lib layer) inside draws its randomness from the seed given to ``call``.
+    A per-image Bernoulli(p) mask picks the images that get ``layer``. A ``PerImageLayer`` (the
+    colour jitter, the blur) runs only on those: its parameters are drawn for the whole batch, the
+    chosen images and their parameters gathered, transformed and scattered back, so the output is
+    the same as running it on every image and keeping the chosen ones, and cheaper on a CPU at
+    p = 0.5 and 0.8 (``benchmarks/input_pipeline.py --stages``). Any other layer runs on
+    the whole batch, and the mask picks its output or the input. Either way ``layer`` must keep
+    the image shape, and a Keras augmentation layer (or a clr_lib layer) inside draws its
+    randomness from the seed given to ``call``.
 
     Args:
         layer: a Keras layer mapping float32 0..255 images to the same shape.
@@ -238,11 +328,19 @@ class RandomApply(keras.layers.Layer):
         if training:
             seed = self.seed_generator.next() if seed is None else seed
             mask_seed, layer_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-            fire = tf.random.stateless_uniform(tf.shape(images)[:1], mask_seed) < self.p
-            fire = tf.cast(fire, tf.float32)[:, None, None, None]  # 1 = apply, per image
-            applied = tf.cast(_apply(self.layer, images, layer_seed), tf.float32)
-            # Exact for a 0/1 mask, and much faster on a CPU than tf.where with broadcasting.
-            images = fire * applied + (1.0 - fire) * images
+            fire = tf.random.stateless_uniform(tf.shape(images)[:1], mask_seed) < self.p  # (N,)
+            if isinstance(self.layer, PerImageLayer):
+                chosen = tf.where(fire)  # (M, 1): indices of the images to transform
+                parameters = tf.nest.map_structure(
+                    lambda t: tf.gather_nd(t, chosen), self.layer.draw(tf.shape(images)[0], layer_seed)
+                )
+                applied = self.layer.transform(tf.gather_nd(images, chosen), parameters)
+                images = tf.tensor_scatter_nd_update(images, chosen, applied)
+            else:
+                fire = tf.cast(fire, tf.float32)[:, None, None, None]  # 1 = apply, per image
+                applied = tf.cast(_apply(self.layer, images, layer_seed), tf.float32)
+                # Exact for a 0/1 mask, and much faster on a CPU than tf.where with broadcasting.
+                images = fire * applied + (1.0 - fire) * images
         return images if batched else images[0]
 
     def compute_output_shape(self, input_shape):
@@ -263,13 +361,62 @@ class RandomApply(keras.layers.Layer):
         return cls(**config)
 
 
-@keras.saving.register_keras_serializable(package="clr_lib")
-class ColorJitter(keras.layers.Layer):
-    """Colour jitter with torchvision-style strengths, made of Keras's four colour layers.
+# torchvision's rgb_to_grayscale weights (ITU-R 601-2 luma), also those of keras.layers.RandomGrayscale.
+GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
 
-    Applies, in this fixed order, ``keras.layers.RandomBrightness``, ``RandomContrast``,
-    ``RandomSaturation`` and ``RandomHue``, each with its own per-image draw. A strength of 0
-    leaves that layer out. How the strengths map onto Keras's factors (images on 0..255):
+
+def _grayscale(images: tf.Tensor) -> tf.Tensor:
+    """``0.2989 R + 0.587 G + 0.114 B`` of (N, H, W, 3) images, shape (N, H, W, 1)."""
+    return tf.matmul(images, tf.constant(GRAY_WEIGHTS, tf.float32)[:, None])
+
+
+@keras.saving.register_keras_serializable(package="clr_lib")
+class SaturationJitter(PerImageLayer):
+    """Blend each image with its grayscale copy by a random factor: torchvision's saturation jitter.
+
+    Per pixel ``out = clip(gray + f * (x - gray), 0, 255)``, with ``gray = 0.2989 R + 0.587 G +
+    0.114 B`` and one factor ``f ~ U(max(0, 1 - s), 1 + s)`` per image: ``f = 0`` gives the
+    grayscale image, ``f = 1`` the image, ``f > 1`` moves the colours away from gray. This is
+    torchvision's ``ColorJitter(saturation=s)``: ``adjust_saturation(img, f)`` is
+    ``_blend(img, rgb_to_grayscale(img), f)``, clamped to the pixel range. (Keras's
+    ``RandomSaturation`` scales the HSV saturation instead and clips it to 0..255, not to [0, 1],
+    so a factor above 1 gives negative RGB values on strongly coloured pixels.)
+
+    ``draw(batch_size, seed)`` returns the factors, float32 ``(batch_size,)``.
+
+    Args:
+        saturation: the strength ``s``, in [0, 1].
+        seed: int seed of the layer's own generator, used when ``call`` gets no ``seed``.
+
+    Call: ``images`` (N, H, W, 3) or (H, W, 3), uint8 or float32 on 0..255; optional ``seed``.
+    Returns float32 images of the same shape.
+    """
+
+    def __init__(self, saturation: float = 0.8, seed: int | None = None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if not 0.0 <= saturation <= 1.0:
+            raise ValueError(f"saturation must be in [0, 1], got {saturation!r}.")
+        self.saturation = float(saturation)
+
+    def draw(self, batch_size, seed: tf.Tensor) -> tf.Tensor:
+        s = self.saturation
+        return tf.random.stateless_uniform([batch_size], seed, max(0.0, 1.0 - s), 1.0 + s)
+
+    def transform(self, images: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
+        gray = _grayscale(images)
+        return tf.clip_by_value(gray + factors[:, None, None, None] * (images - gray), 0.0, 255.0)
+
+    def get_config(self):
+        return {**super().get_config(), "saturation": self.saturation}
+
+
+@keras.saving.register_keras_serializable(package="clr_lib")
+class ColorJitter(PerImageLayer):
+    """Colour jitter with torchvision-style strengths: brightness, contrast, saturation and hue.
+
+    Applies, in this fixed order, ``keras.layers.RandomBrightness``, ``keras.layers.RandomContrast``,
+    ``SaturationJitter`` and ``keras.layers.RandomHue``, each with its own per-image draw and each
+    clipping to 0..255. A strength of 0 leaves that part out. The strengths (images on 0..255):
 
     - brightness ``b``: Keras's brightness is additive: ``x + d * 255`` with ``d ~ U(-b, b)``,
       then clipped. torchvision (and SimCLR v2's code) multiply by ``U(1 - b, 1 + b)`` instead;
@@ -278,13 +425,14 @@ class ColorJitter(keras.layers.Layer):
     - contrast ``c``: ``(x - mean) * f + mean`` with ``f ~ U(1 - c, 1 + c)``, the channel means
       taken over the image, as ``tf.image.adjust_contrast``. Keras needs ``factor=(c, c)``: a
       single float ``c`` means ``f ~ U(1, 1 + c)``, contrast can only go up.
-    - saturation ``s``: Keras draws ``u ~ U(lo, hi)`` and multiplies the HSV saturation by
-      ``u / (1 - u)``. ``lo = (1 - s) / (2 - s)`` and ``hi = (1 + s) / (2 + s)`` make that
-      multiplier span ``[1 - s, 1 + s]`` as in torchvision (not uniformly: ``u`` is uniform).
+    - saturation ``s``: ``SaturationJitter(s)``, torchvision's blend towards the grayscale image
+      with a factor ``f ~ U(max(0, 1 - s), 1 + s)``, uniform as in torchvision.
     - hue ``h``: a hue rotation ``~ U(-h, h)`` turns, as torchvision; Keras rotates by
-      ``+-f / 2`` with ``f ~ U(0, factor)``, so ``factor = 2 * h``.
+      ``+-f / 2`` with ``f ~ U(0, factor)``, so ``factor = 2 * h``. It goes through HSV and back
+      (``tf.image.rgb_to_hsv``, ``hsv_to_rgb``), as torchvision's ``adjust_hue``: the costliest part.
 
     torchvision and SimCLR's code shuffle the order of the four per image; this order is fixed.
+    ``draw(batch_size, seed)`` returns the parts' per-image parameters, a list in that order.
 
     Args:
         brightness, contrast, saturation: strengths in [0, 1] (SimCLR: 0.8 * strength).
@@ -301,7 +449,7 @@ class ColorJitter(keras.layers.Layer):
         seed: int | None = None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         for name, value, top in [
             ("brightness", brightness, 1.0),
             ("contrast", contrast, 1.0),
@@ -312,17 +460,13 @@ class ColorJitter(keras.layers.Layer):
                 raise ValueError(f"{name} must be in [0, {top}] (0 turns it off), got {value!r}.")
         self.brightness, self.contrast = float(brightness), float(contrast)
         self.saturation, self.hue = float(saturation), float(hue)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
         self.jitters = []
         if brightness > 0:
             self.jitters.append(keras.layers.RandomBrightness(brightness))
         if contrast > 0:
             self.jitters.append(keras.layers.RandomContrast((contrast, contrast)))
         if saturation > 0:
-            s = saturation
-            factor = ((1 - s) / (2 - s), (1 + s) / (2 + s))  # multiplier u / (1 - u) in 1 -+ s
-            self.jitters.append(keras.layers.RandomSaturation(factor))
+            self.jitters.append(SaturationJitter(saturation))
         if hue > 0:
             self.jitters.append(keras.layers.RandomHue(2 * hue))
 
@@ -330,17 +474,26 @@ class ColorJitter(keras.layers.Layer):
         for jitter in self.jitters:
             jitter.build(input_shape)
 
-    def call(self, images, training=True, seed=None):
-        images, batched = _to_batch(images)
-        if training and self.jitters:
-            seed = self.seed_generator.next() if seed is None else seed
-            seeds = tf.random.experimental.stateless_split(seed, len(self.jitters))
-            for i, jitter in enumerate(self.jitters):
-                images = _apply(jitter, images, seeds[i])
-        return images if batched else images[0]
+    def draw(self, batch_size, seed: tf.Tensor) -> list:
+        if not self.jitters:
+            return []
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, len(self.jitters)))
+        # Keras's colour layers read only the batch size of the images they draw for; their
+        # parameters are per image: (N, 1, 1, 1) shifts and factors, (N,) hue rotations.
+        shape_only = tf.zeros([batch_size, 1, 1, 3])
+        return [
+            jitter.draw(batch_size, s) if isinstance(jitter, PerImageLayer)
+            else jitter.get_random_transformation(shape_only, training=True, seed=_SeedStream(s))
+            for jitter, s in zip(self.jitters, seeds)
+        ]
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+    def transform(self, images: tf.Tensor, parameters: list) -> tf.Tensor:
+        for jitter, drawn in zip(self.jitters, parameters):
+            if isinstance(jitter, PerImageLayer):
+                images = jitter.transform(images, drawn)
+            else:
+                images = jitter.transform_images(images, drawn, training=True)
+        return images
 
     def get_config(self):
         return {
@@ -349,7 +502,6 @@ class ColorJitter(keras.layers.Layer):
             "contrast": self.contrast,
             "saturation": self.saturation,
             "hue": self.hue,
-            "seed": self.seed,
         }
 
 
@@ -383,6 +535,84 @@ class Solarize(keras.layers.Layer):
 def blur_kernel_size(side: int) -> int:
     """SimCLR's blur kernel: 10% of the image side, rounded down to odd, at least 3 (224 -> 23)."""
     return max(3, int(0.1 * side) // 2 * 2 + 1)
+
+
+def _blur_matrices(weights: tf.Tensor, n) -> tf.Tensor:
+    """The (N, n, n) matrices that blur along an axis of length ``n`` with reflect padding.
+
+    ``weights`` (N, K) are the kernels, K = 2r + 1 odd. Row ``i`` of image ``k``'s matrix holds
+    ``weights[k, j]`` at the column of pixel ``i + j - r``, reflected at the borders as
+    ``torch.nn.functional.pad(mode="reflect")`` (and ``np.pad(mode="reflect")``): pixel ``-1`` is
+    pixel ``1``, pixel ``n`` is pixel ``n - 2``. Needs ``r < n``.
+    """
+    r = weights.shape[1] // 2
+    columns = tf.abs(tf.range(n)[None, :] + tf.range(-r, r + 1)[:, None])  # (K, n): pixel read by tap j of row i
+    columns = tf.where(columns > n - 1, 2 * (n - 1) - columns, columns)
+    return tf.einsum("bj,jic->bic", weights, tf.one_hot(columns, n))
+
+
+@keras.saving.register_keras_serializable(package="clr_lib")
+class GaussianBlur(PerImageLayer):
+    """Blur each image with an isotropic Gaussian of its own random sigma (torchvision's GaussianBlur).
+
+    Per image, ``sigma ~ U(sigma_min, sigma_max)``; the kernel is ``exp(-x^2 / (2 sigma^2))`` at
+    ``x = -r .. r`` (``kernel_size = 2r + 1``), divided by its sum, applied along the height and
+    then the width (a Gaussian is separable), with the image reflected at its borders. That is
+    torchvision's ``GaussianBlur(kernel_size, sigma)`` for one image, which SimCLR's PyTorch
+    recipes apply per image with ``sigma=(0.1, 2.0)`` and a kernel of 10% of the side
+    (``blur_kernel_size``). (Keras's ``RandomGaussianBlur`` draws one (sigma_y, sigma_x) pair per
+    batch and pads with zeros; SimCLR's TF code also pads with zeros.)
+
+    Blurring along an axis of length n is a product with an (N, n, n) matrix per image (see
+    ``_blur_matrices``): one batched matrix product per axis, faster on a CPU than K shifted
+    copies at small sizes; its cost grows as n^2 rather than K n, fine up to a few hundred pixels.
+
+    ``draw(batch_size, seed)`` returns the sigmas, float32 ``(batch_size,)``.
+
+    Args:
+        kernel_size: odd kernel side in pixels, less than twice the image side.
+        sigma: (min, max) of the uniform sigma, in pixels, ``0 < min <= max``.
+        seed: int seed of the layer's own generator, used when ``call`` gets no ``seed``.
+
+    Call: ``images`` (N, H, W, 3) or (H, W, 3), uint8 or float32 on 0..255; optional ``seed``.
+    Returns float32 images of the same shape.
+    """
+
+    def __init__(self, kernel_size: int, sigma: tuple[float, float] = (0.1, 2.0), seed: int | None = None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}: see blur_kernel_size.")
+        if len(sigma) != 2 or not 0 < sigma[0] <= sigma[1]:
+            raise ValueError(f"sigma must be (min, max) with 0 < min <= max, got {sigma!r}, e.g. (0.1, 2.0).")
+        self.kernel_size = kernel_size
+        self.sigma = (float(sigma[0]), float(sigma[1]))
+
+    def draw(self, batch_size, seed: tf.Tensor) -> tf.Tensor:
+        return tf.random.stateless_uniform([batch_size], seed, *self.sigma)
+
+    def kernels(self, sigmas: tf.Tensor) -> tf.Tensor:
+        """The 1-D kernels for ``sigmas`` (N,): float32 (N, kernel_size), each summing to 1."""
+        r = self.kernel_size // 2
+        x = tf.range(-r, r + 1, dtype=tf.float32)
+        weights = tf.exp(-0.5 * tf.square(x[None, :] / sigmas[:, None]))
+        return weights / tf.reduce_sum(weights, axis=1, keepdims=True)
+
+    def transform(self, images: tf.Tensor, sigmas: tf.Tensor) -> tf.Tensor:
+        if any(side is not None and side <= self.kernel_size // 2 for side in images.shape[1:3]):
+            raise ValueError(
+                f"GaussianBlur({self.kernel_size}) reflects the image at its borders, which needs sides "
+                f"above {self.kernel_size // 2} pixels; got images of shape {images.shape}."
+            )
+        batch, height, width = tf.unstack(tf.shape(images)[:3])
+        weights = self.kernels(sigmas)
+        # Along the height: (N, H, H) @ (N, H, W * 3). Then along the width, on the transposed images.
+        images = tf.matmul(_blur_matrices(weights, height), tf.reshape(images, [batch, height, -1]))
+        images = tf.transpose(tf.reshape(images, [batch, height, width, 3]), [0, 2, 1, 3])
+        images = tf.matmul(_blur_matrices(weights, width), tf.reshape(images, [batch, width, -1]))
+        return tf.transpose(tf.reshape(images, [batch, width, height, 3]), [0, 2, 1, 3])
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "sigma": self.sigma}
 
 
 @keras.saving.register_keras_serializable(package="clr_lib")
@@ -427,9 +657,7 @@ class SimCLRAugment(keras.layers.Layer):
         if self.use_color:
             self.stages.append(keras.layers.RandomGrayscale(0.2))
         if blur:
-            kernel = blur_kernel_size(image_size)
-            blur_layer = keras.layers.RandomGaussianBlur((1.0, 1.0), kernel, sigma=(0.1, 2.0))
-            self.stages.append(RandomApply(blur_layer, 0.5))
+            self.stages.append(RandomApply(GaussianBlur(blur_kernel_size(image_size)), 0.5))
         if self.solarize_p > 0:
             self.stages.append(RandomApply(Solarize(), self.solarize_p))
 
@@ -440,6 +668,8 @@ class SimCLRAugment(keras.layers.Layer):
                 stage.build(self.crop.compute_output_shape(input_shape))
 
     def call(self, images, training=True, seed=None):
+        if tf.executing_eagerly():  # values at hand: a cheap max; graphs (tf.data, fit) skip it
+            check_pixel_scale(images)
         images, batched = _to_batch(images)
         if training:
             if not self.use_crop:
@@ -490,15 +720,15 @@ def simclr_augment(
        ``image_size``, so the geometry is unchanged (up to the flip);
     2. ``keras.layers.RandomFlip("horizontal")``, p = 0.5 (always);
     3. ``ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s)`` with probability 0.8, ``s = strength``
-       (0 leaves it out; see ``ColorJitter`` for how these map onto Keras's factors: brightness
-       is additive as in SimCLR v1's code, the order of the four is fixed);
+       (0 leaves it out; see ``ColorJitter`` for what the strengths mean: brightness is additive
+       as in SimCLR v1's code, saturation a blend towards gray as in torchvision, the order of the
+       four is fixed);
     4. ``keras.layers.RandomGrayscale``, p = 0.2 (kept at any strength, as in SimCLR);
        ``color=False`` leaves out both 3 and 4 (SimCLR's "colour distortion"), so every pixel
        keeps its colour (crops only interpolate between neighbouring pixels);
-    5. if ``blur`` (which needs ``image_size``): ``keras.layers.RandomGaussianBlur`` with
-       probability 0.5, kernel 10% of the side (``blur_kernel_size``), sigma in [0.1, 2.0].
-       SimCLR leaves blur out on CIFAR-10. Keras draws one (sigma_y, sigma_x) pair for the whole
-       batch, not per image, and pads with zeros (the border darkens a little);
+    5. if ``blur`` (which needs ``image_size``): ``GaussianBlur`` with probability 0.5, kernel
+       10% of the side (``blur_kernel_size``), one isotropic sigma ~ U(0.1, 2.0) per image,
+       reflect padding, as torchvision. SimCLR leaves blur out on CIFAR-10;
     6. if ``solarize_p > 0``: ``Solarize()`` (threshold 128) with probability ``solarize_p``.
 
     Output is clipped to [0, 255], float32. Call it on (N, H, W, 3) or (H, W, 3) images, uint8 or

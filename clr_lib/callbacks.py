@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from clr_lib.augment import check_pixel_scale
 from clr_lib.evaluation import extract_features, knn_accuracy
 
 
@@ -38,6 +39,8 @@ class KNNMonitor(keras.callbacks.Callback):
             raise ValueError(f"every must be a positive number of epochs, got {every}.")
         if len(train_images) != len(train_labels) or len(test_images) != len(test_labels):
             raise ValueError("KNNMonitor needs one label per image for both the training and the test images.")
+        check_pixel_scale(train_images)  # before training, not only at the first evaluation
+        check_pixel_scale(test_images)
         self.train_images, self.train_labels = train_images, np.asarray(train_labels).reshape(-1)
         self.test_images, self.test_labels = test_images, np.asarray(test_labels).reshape(-1)
         self.every, self.k, self.temperature, self.batch_size = every, k, temperature, batch_size

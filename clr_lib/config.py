@@ -39,6 +39,7 @@ class Profile:
     view_size: int | None = None  # side of the training views in pixels; None = the images' own (32)
     jitter_strength: float = 0.5  # colour-jitter strength s (SimCLR uses 0.5 on CIFAR-10)
     method_settings: dict = dataclasses.field(default_factory=dict)  # e.g. {"simclr": {"temperature": 0.2}}
+    precision: str = "float32"  # "float32", "bfloat16" or "auto" (bfloat16 where the CPU has it): clr_lib.precision
     knn_k: int = 200
     knn_temperature: float = 0.1
 
@@ -92,6 +93,11 @@ def get_profile(name: str | None = None) -> Profile:
     >>> get_profile("smoke").epochs
     1
     """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(
+            f"get_profile takes a profile name (str: {', '.join(map(repr, PROFILES))}) or None, "
+            f"got {type(name).__name__} {name!r}."
+        )
     chosen = name if name is not None else os.environ.get(ENV_VAR, "").strip() or None
     if chosen is None:
         return PROFILES["full" if _gpu_available() else "book"]

@@ -10,18 +10,22 @@ Images are NHWC RGB ``uint8`` arrays (0..255). Labels are flat ``int64`` arrays 
 ``(N,)``; Keras's own ``cifar10.load_data()`` gives ``(N, 1)``, which we flatten.
 
 Decoded folders are cached as ``.npz`` files in :func:`cache_dir` (``CLR_CACHE_DIR``,
-default ``~/.cache/clr_lib``). That folder can be deleted at any time; it is rebuilt on
-demand.
+default ``~/.cache/clr_lib``; never inside the folder being read). That folder can be
+deleted at any time; it is rebuilt on demand.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import os
 import re
-import tempfile
+import secrets
+import stat
 import textwrap
+import time
 import warnings
 import zipfile
 from collections import Counter
@@ -42,8 +46,12 @@ class_names: tuple[str, ...] = (
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
+MAX_IMAGE_BYTES = 64 * 2**20  # a larger file (or zip member, once inflated) is skipped unread, with a warning
+
 _CACHE_VERSION = 1  # bump when what the cache holds changes: old cache files are then ignored
 _MAX_NAMED = 20  # a warning names at most this many skipped files
+_STALE_SECONDS = 3600  # a temporary cache file this old was left by a killed process: a later write removes it
+_TEMPORARY = re.compile(r".+-[0-9a-f]{16}\.[a-z0-9_]{8,16}\.tmp")  # _write_cache's '<cache file stem>.<random>.tmp'
 
 _LAYOUT_HELP = (
     f"Set {DATA_DIR_VAR} to a folder or .zip in the layout train/<class>/*.jpg, test/<class>/*.jpg\n"
@@ -79,60 +87,88 @@ class ImageFolder(NamedTuple):
 class _Source:
     """A folder or a .zip archive, seen as a sorted list of relative, '/'-separated file names.
 
-    Hidden files and ``__MACOSX`` entries are ignored. Zip members with unsafe names (``..`` or
-    absolute paths) are skipped and noted in ``skipped``. Zip members are only ever read into
-    memory, never extracted.
+    Hidden files and ``__MACOSX`` entries are ignored. In a folder, symbolic links are followed,
+    to files and to folders, except a link back to a folder it is inside (a loop); only regular
+    files are listed, so a FIFO or a device is never opened. Zip members are only ever read into
+    memory, never extracted. Whatever is left out for a reason (a FIFO, a broken link, an
+    unsafe zip name...) is noted in ``skipped`` as a (name, reason) pair.
     """
 
     def __init__(self, path: str | os.PathLike, label: str):
+        if not str(path).strip():
+            raise ValueError(f"The data path is empty ({path!r}); pass a folder or a .zip archive.")
         self.label = label  # how messages name this source
         self.path = Path(path).expanduser()
         if not self.path.exists():
             relative = "" if self.path.is_absolute() else f" (relative to the working directory {os.getcwd()})"
             raise DataNotFoundError(f"{label} does not exist{relative}.")
         self.path = self.path.resolve()
-        self.is_zip = self.path.is_file() and zipfile.is_zipfile(self.path)
-        if self.path.is_file() and not self.is_zip:
-            if self.path.suffix.lower() == ".zip":
-                raise ValueError(f"{label} is not a valid zip archive (truncated or corrupt?); re-create it.")
-            raise ValueError(f"{label} is neither a folder nor a .zip archive; extract it, or zip it, first.")
-        self.skipped: list[str] = []
+        self.is_zip = not self.path.is_dir()
+        self._members = _zip_members(self.path, label) if self.is_zip else []
+        self._stats: dict[str, tuple[int, int]] = {}  # a folder's files: name -> (size, modification time in ns)
+        self.skipped: list[tuple[str, str]] = []
         self._names: list[str] | None = None  # listed on first use: a cache hit on a zip needs no listing
 
     def files(self, prefix: str = "") -> list[str]:
         """The sorted names of the files under ``prefix`` (e.g. 'train/'), relative to it."""
         if self._names is None:
-            names = self._list_zip() if self.is_zip else self._list_folder()
-            self._names = sorted(name for name in names if not _ignored(name))
+            self._names = sorted(self._list_zip() if self.is_zip else self._list_folder())
         return [name[len(prefix):] for name in self._names if name.startswith(prefix)]
 
     def _list_folder(self) -> list[str]:
-        names = []
-        for folder, subfolders, files in os.walk(self.path):
-            subfolders[:] = [s for s in subfolders if not _ignored(s)]
-            relative = Path(folder).relative_to(self.path).as_posix()
-            names += [f if relative == "." else f"{relative}/{f}" for f in files]
-        return names
+        root = self.path.stat()
+        pending = [("", str(self.path), frozenset({(root.st_dev, root.st_ino)}))]  # (name, path, folders it is in)
+        while pending:
+            relative, folder, ancestors = pending.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    entries = sorted((e for e in listing if not _ignored(e.name)), key=lambda e: e.name)
+            except OSError as error:
+                self.skipped.append((relative or "./", f"unreadable folder: {type(error).__name__}: {error.strerror}"))
+                continue
+            for entry in entries:
+                name = relative + entry.name
+                try:
+                    info = entry.stat()  # follows symbolic links
+                except OSError as error:
+                    self.skipped.append((name, _stat_problem(entry, error)))
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    if (info.st_dev, info.st_ino) in ancestors:
+                        self.skipped.append((name + "/", "symbolic link loop: a link to a folder it is inside"))
+                    else:
+                        pending.append((name + "/", entry.path, ancestors | {(info.st_dev, info.st_ino)}))
+                elif stat.S_ISREG(info.st_mode):
+                    self._stats[name] = (info.st_size, info.st_mtime_ns)
+                else:
+                    self.skipped.append((name, "not a regular file (a FIFO, socket or device)"))
+        return list(self._stats)
 
     def _list_zip(self) -> list[str]:
-        with zipfile.ZipFile(self.path) as archive:
-            names = [info.filename for info in archive.infolist() if not info.is_dir()]
-        safe = []
-        for name in names:
+        counts = Counter(info.filename for info in self._members)
+        names = []
+        for name, count in counts.items():
             if name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", name) or re.match(r"[A-Za-z]:", name):
-                self.skipped.append(f"{name} (unsafe name in a zip archive)")
-            else:
-                safe.append(name)
-        return safe
+                self.skipped.append((name, "unsafe name in a zip archive"))
+            elif not _ignored(name):
+                names.append(name)
+                if count > 1:
+                    duplicate = f"{count} members of this name in the zip archive; only the last is read"
+                    self.skipped.append((name, duplicate))
+        return names
 
     def fingerprint(self, prefix: str) -> str:
-        """A string that changes when the files under ``prefix`` change (for a zip: when the zip does)."""
+        """A string that changes when the files under ``prefix`` change.
+
+        For a zip: every member's name, size and CRC-32 from the archive's directory (so a zip
+        replaced by other content of the same size and time is noticed); for a folder: every
+        file's name, size and modification time.
+        """
         if self.is_zip:
-            stat = self.path.stat()
-            return f"zip|{self.path}|{stat.st_size}|{stat.st_mtime_ns}"
-        folder = os.path.join(self.path, prefix)  # plain strings: much faster than Path for 60,000 files
-        stats = [(name, os.stat(folder + name)) for name in self.files(prefix)]
-        return f"dir|{self.path}|" + "|".join(f"{n}:{s.st_size}:{s.st_mtime_ns}" for n, s in stats)
+            members = [f"{i.filename}:{i.file_size}:{i.CRC}" for i in self._members if i.filename.startswith(prefix)]
+            return f"zip|{self.path}|" + "|".join(members)
+        stats = [(name, self._stats[prefix + name]) for name in self.files(prefix)]
+        return f"dir|{self.path}|" + "|".join(f"{n}:{size}:{mtime}" for n, (size, mtime) in stats)
 
     def decode_all(self, names: list[str], size: tuple[int, int] | None, where: str) -> list[np.ndarray | str]:
         """Each file decoded to an RGB array, or the reason it could not be (a string)."""
@@ -141,14 +177,59 @@ class _Source:
         try:
             for name in tqdm(names, desc=f"Decoding {where}", unit="img", mininterval=0.5):
                 try:
-                    content = archive.read(name) if archive else (self.path / name).read_bytes()
-                    results.append(_decode(content, size))
+                    results.append(_decode(self._read(archive, name), size))
+                except _TooLarge as error:
+                    results.append(str(error))
                 except Exception as error:  # noqa: BLE001 - any unreadable file is skipped, with its reason
                     results.append(f"{type(error).__name__}: {error}")
         finally:
             if archive:
                 archive.close()
         return results
+
+    def _read(self, archive: zipfile.ZipFile | None, name: str) -> bytes:
+        """A file's bytes, never more than its listed size (a zip member's header, a file's stat).
+
+        A file listed as over :data:`MAX_IMAGE_BYTES` is not read at all.
+        """
+        limit = MAX_IMAGE_BYTES
+        size = archive.getinfo(name).file_size if archive else self._stats[name][0]
+        if size > limit:
+            raise _TooLarge(f"too large: {size:,} bytes; the limit is clr_lib.data.MAX_IMAGE_BYTES = {limit:,}")
+        with archive.open(name) if archive else open(os.path.join(self.path, name), "rb") as file:
+            content = file.read(size + 1)  # bounded even if the header lies: a zip bomb is not inflated whole
+        if len(content) > size:
+            raise OSError(f"it grew while being read, past the {size:,} bytes it had when listed")
+        return content
+
+
+class _TooLarge(Exception):
+    """A file over :data:`MAX_IMAGE_BYTES`; the message is the reason a warning gives."""
+
+
+def _zip_members(path: Path, label: str) -> list[zipfile.ZipInfo]:
+    """The files in a zip archive's directory; a clear error when ``path`` is not a readable zip."""
+    if not path.is_file():
+        raise ValueError(f"{label} is a special file (a FIFO, socket or device), neither a folder nor a .zip archive.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return [info for info in archive.infolist() if not info.is_dir()]
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError) as error:
+        reason = f"{type(error).__name__}: {error}"
+        if path.suffix.lower() == ".zip":
+            message = f"{label} is not a valid zip archive ({reason}; truncated or corrupt?); re-create it."
+        else:
+            message = f"{label} is neither a folder nor a .zip archive ({reason}); extract it, or zip it, first."
+        raise ValueError(message) from None
+
+
+def _stat_problem(entry: os.DirEntry, error: OSError) -> str:
+    """Why a folder entry cannot be read, for a warning."""
+    if entry.is_symlink() and error.errno == errno.ENOENT:
+        return "broken symbolic link: its target does not exist"
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop"
+    return f"unreadable: {type(error).__name__}: {error.strerror}"
 
 
 def _ignored(name: str) -> bool:
@@ -196,7 +277,10 @@ def _image_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | N
     """``image_size`` as (height, width), checked."""
     if image_size is None:
         return None
-    size = (image_size, image_size) if isinstance(image_size, Integral) else tuple(image_size)
+    try:
+        size = (image_size, image_size) if isinstance(image_size, Integral) else tuple(image_size)
+    except TypeError:  # neither an int nor a pair, e.g. 32.0
+        size = ()
     if len(size) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size):
         raise ValueError(f"image_size must be a positive int or a (height, width) pair of them, got {image_size!r}.")
     return int(size[0]), int(size[1])
@@ -209,7 +293,8 @@ def _decode_folder(
     names = source.files(prefix)
     images = [name for name in names if name.lower().endswith(IMAGE_EXTENSIONS)]
     images_set = set(images)
-    skipped = source.skipped + [f"{name} (not an image file)" for name in names if name not in images_set]
+    skipped = [f"{name[len(prefix):]} ({reason})" for name, reason in source.skipped if name.startswith(prefix)]
+    skipped += [f"{name} (not an image file)" for name in names if name not in images_set]
     if not images:
         top = sorted({name.split("/")[0] for name in source.files()})
         raise DataNotFoundError(
@@ -257,14 +342,29 @@ def _warn_skipped(skipped: list[str], where: str) -> None:
 
 def cache_dir() -> Path:
     """The folder for decoded arrays: ``$CLR_CACHE_DIR``, else ``~/.cache/clr_lib``."""
-    return Path(os.environ.get(CACHE_DIR_VAR) or Path.home() / ".cache" / "clr_lib").expanduser()
+    return Path(os.environ.get(CACHE_DIR_VAR, "").strip() or Path.home() / ".cache" / "clr_lib").expanduser()
+
+
+class _CacheInsideData(ValueError):
+    """The cache folder is inside the folder being read."""
 
 
 def _cache_path(source: _Source, prefix: str, size: tuple[int, int] | None, labeled: bool | None) -> Path:
-    """The cache file for these images and options: its name holds a hash of them."""
-    key = repr((_CACHE_VERSION, source.fingerprint(prefix), prefix, size, labeled))
+    """The cache file for these images and options: its name holds a hash of them.
+
+    A cache folder inside the source folder is an error: each load would add a file to the data.
+    """
+    folder = cache_dir().resolve()
+    if not source.is_zip and folder.is_relative_to(source.path):
+        fix = (f"point {CACHE_DIR_VAR} at a folder outside it, or unset it (the default is ~/.cache/clr_lib)"
+               if os.environ.get(CACHE_DIR_VAR, "").strip() else f"set {CACHE_DIR_VAR} to a folder outside it")
+        raise _CacheInsideData(
+            f"The cache folder {folder} is inside the data folder {source.path}, so every load would add "
+            f"a cache file to the data it reads; {fix}."
+        )
+    key = repr((_CACHE_VERSION, MAX_IMAGE_BYTES, source.fingerprint(prefix), prefix, size, labeled))
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{source.path.name}-{prefix}").strip("_-")
-    return cache_dir() / f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    return folder / f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
 
 
 def _read_cache(path: Path) -> tuple[ImageFolder, list[str]] | None:
@@ -288,7 +388,11 @@ def _read_cache(path: Path) -> tuple[ImageFolder, list[str]] | None:
 
 
 def _write_cache(path: Path, folder: ImageFolder, skipped: list[str]) -> None:
-    """Save atomically (a temporary file, then a rename), so an interrupted write leaves no broken cache."""
+    """Save atomically (a temporary file, then a rename), so an interrupted write leaves no broken cache.
+
+    The temporary file is named before it exists, so any exception (a KeyboardInterrupt too)
+    removes it; one left by a killed process is removed by a later write, once an hour old.
+    """
     arrays = {
         "images": folder.images,
         "files": np.array(folder.files, dtype=str),
@@ -297,20 +401,31 @@ def _write_cache(path: Path, folder: ImageFolder, skipped: list[str]) -> None:
     }
     if folder.labels is not None:
         arrays["labels"] = folder.labels
-    temporary = None
+    temporary = path.with_name(f"{path.stem}.{secrets.token_hex(8)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-        with os.fdopen(handle, "wb") as file:
+        _remove_stale_temporaries(path.parent)
+        with open(temporary, "xb") as file:
             np.savez(file, **arrays)
         os.replace(temporary, path)
     except BaseException as error:
-        if temporary and os.path.exists(temporary):
+        with contextlib.suppress(OSError):
             os.remove(temporary)
         if not isinstance(error, OSError):
             raise
         message = f"Could not write the cache file {path} ({error}); the next load will decode again."
         warnings.warn(message, stacklevel=4)
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove the temporary files of :func:`_write_cache` in ``folder`` that are over an hour old."""
+    cutoff = time.time() - _STALE_SECONDS
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if _TEMPORARY.fullmatch(entry.name):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.remove(entry.path)
 
 
 def _read_folder(
@@ -345,14 +460,32 @@ def load_image_folder(
 
     Images come in sorted file-path order (so grouped by class), converted to RGB (alpha is
     dropped). Images of different sizes need ``image_size`` (an int for square, or
-    ``(height, width)``): all are resized to it. Hidden files and ``__MACOSX`` are ignored;
-    non-image and unreadable files are skipped with a warning. A zip is read in memory:
-    nothing is extracted. With ``cache=True`` the decoded arrays are kept in :func:`cache_dir`,
-    so the next call with the same files and options is fast.
+    ``(height, width)``): all are resized to it. Hidden files and ``__MACOSX`` are ignored.
+    Symbolic links are followed, to files and to folders (a linked class folder is a class),
+    except a link back to a folder it is inside (a loop). Skipped with a warning naming them:
+    non-image and unreadable files, files over :data:`MAX_IMAGE_BYTES` (never read),
+    FIFOs, sockets and devices (never opened), broken links and link loops. A zip is read in
+    memory: nothing is extracted. With ``cache=True`` the decoded arrays are kept in
+    :func:`cache_dir`, so the next call with the same files and options is fast; a cache
+    folder inside ``path`` is an error.
     """
     if labeled not in (None, True, False):
         raise ValueError(f"labeled must be None, True or False, got {labeled!r}.")
     return _read_folder(_Source(path, str(path)), "", image_size, labeled, cache)
+
+
+def source_fingerprint(path: str | os.PathLike | None = None) -> str:
+    """A short hash of a data source's content: ``path`` (a folder or ``.zip``), else ``$CLR_DATA_DIR``.
+
+    Runs record it, so that evaluating a run later on other data is an error, not a silent
+    wrong number. Without a path and without ``CLR_DATA_DIR`` it names Keras's download.
+    """
+    path = path if path is not None else os.environ.get(DATA_DIR_VAR, "").strip() or None
+    if path is None:
+        return "keras.datasets.cifar10"
+    fingerprint = _Source(path, str(path)).fingerprint("")
+    content = fingerprint.split("|", 2)[2]  # the files, not where the source happens to live
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
 def load_cifar10() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -404,6 +537,8 @@ def _cifar10_from_folder(data_dir: str) -> tuple[tuple[np.ndarray, np.ndarray], 
                 raise ValueError(f"{label}: the images of {split} are {folder.images.shape[1:3]}, not 32x32 pixels.")
             order = np.random.default_rng(0).permutation(len(folder.images))
             splits.append((folder.images[order], folder.labels[order]))
+    except _CacheInsideData:
+        raise
     except (DataNotFoundError, ValueError) as error:
         raise type(error)(f"{error}\n{_LAYOUT_HELP}\nOr unset {DATA_DIR_VAR} to let Keras download CIFAR-10.") from None
     return splits[0], splits[1]
@@ -485,6 +620,8 @@ def make_synthetic(
     nothing about the class. Classes are balanced (counts differ by at most one) and
     shuffled; the same arguments give the same data.
     """
+    if not all(isinstance(v, Integral) and not isinstance(v, bool) for v in (n, image_size, num_classes)):
+        raise TypeError(f"n, image_size and num_classes must be ints, got {n!r}, {image_size!r}, {num_classes!r}.")
     if not 1 <= num_classes <= len(SYNTHETIC_PATTERNS):
         raise ValueError(f"num_classes must be between 1 and {len(SYNTHETIC_PATTERNS)}, got {num_classes}.")
     if n < 1 or image_size < 8:

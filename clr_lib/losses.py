@@ -3,25 +3,62 @@
 Every loss takes batches of embeddings (NumPy arrays or tensors, shape ``(N, D)``, row ``i``
 of one batch paired with row ``i`` of the other), L2-normalises them inside where the method
 does, computes in float32 (so it is safe under mixed precision), and returns the mean loss
-as a scalar ``tf.Tensor``. Bad input (mismatched shapes, a batch of one, a temperature
-<= 0) raises a ``ValueError`` that says what is wrong.
+as a scalar ``tf.Tensor``. Bad input raises a ``ValueError`` (or a ``TypeError``) that says
+what is wrong: mismatched shapes, a batch of one, an empty queue, a temperature that is not a
+number, <= 0 or below ``MIN_TEMPERATURE``, and, when called eagerly, NaN or inf embeddings.
+Inside a ``tf.function`` (a compiled train step) only the static shapes are checked: the
+finiteness check would need the values, so a NaN there gives a NaN loss;
+``tf.debugging.enable_check_numerics()`` finds the op that made it.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 import tensorflow as tf
 
+# float32 has a 24-bit significand: a logit cosine / t, as large as 1 / t, is resolved only to
+# about 6e-8 / t. At t = 1e-4 that is 6e-4, still fine; far below, the softmax over near-equal
+# similarities is rounding noise, and below about 3e-39 the logits overflow to inf (a NaN loss).
+# Published temperatures are 0.05 to 1.
+MIN_TEMPERATURE = 1e-4
+
+
+def check_temperature(temperature: float, name: str = "temperature", minimum: float = MIN_TEMPERATURE) -> float:
+    """``temperature`` as a float, if it is a real number, finite, > 0 and >= ``minimum``.
+
+    A bool or a non-number raises a ``TypeError``, a bad value a ``ValueError``. The default
+    ``minimum`` is ``MIN_TEMPERATURE`` (1e-4), the smallest that float32 logits ``cosine / t``
+    carry safely; ``minimum=0`` suits code that subtracts the largest logit first, in float64
+    (the kNN vote of ``clr_lib.evaluation``).
+    """
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"{name} must be a real number such as 0.1, got {type(temperature).__name__} {temperature!r}.")
+    value = float(temperature)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be > 0 and finite, got {temperature!r}: it divides the similarities.")
+    if value < minimum:
+        raise ValueError(
+            f"{name}={value!r} is too small for float32: the logits cosine / {name} reach {1 / value:.3g}, "
+            f"resolved only to about {6e-8 / value:.2g}, and overflow to inf (a NaN loss) below 3e-39. "
+            f"Use {name} >= {minimum:g} (published values are 0.05 to 1)."
+        )
+    return value
+
+
 def _as_float(x, name: str, rank: int) -> tf.Tensor:
+    """``x`` as a float32 tensor of rank ``rank``; when eager, also finite."""
     x = tf.cast(tf.convert_to_tensor(x), tf.float32)
     if x.shape.rank != rank:
         raise ValueError(f"{name} must have rank {rank}, got shape {tuple(x.shape)}.")
+    if tf.executing_eagerly() and not bool(tf.reduce_all(tf.math.is_finite(x))):
+        raise ValueError(
+            f"{name} holds NaN or inf values, which would make the loss NaN: check the encoder's "
+            "input and the learning rate (tf.debugging.enable_check_numerics() finds the op)."
+        )
     return x
-
-
-def _check_temperature(temperature: float, name: str = "temperature") -> None:
-    if not temperature > 0:
-        raise ValueError(f"{name} must be > 0, got {temperature!r}: it divides the similarities.")
 
 
 def _check_pair(z_a, z_b, names=("z_a", "z_b")) -> tuple[tf.Tensor, tf.Tensor]:
@@ -77,7 +114,7 @@ def nt_xent(z_a, z_b, temperature: float = 0.5) -> tf.Tensor:
 
     Returns the mean of ``l_i`` over all ``2N`` anchors. ``z_a, z_b``: ``(N, D)``.
     """
-    _check_temperature(temperature)
+    temperature = check_temperature(temperature)
     a, b = _check_pair(z_a, z_b)
     z = tf.math.l2_normalize(tf.concat([a, b], axis=0), axis=1)
     n = tf.shape(a)[0]
@@ -96,9 +133,11 @@ def info_nce(query, key, queue, temperature: float = 0.2) -> tf.Tensor:
     mean over the batch. ``query, key``: ``(N, D)``; ``queue``: ``(K, D)`` past keys, the
     negatives. All three are L2-normalised here.
     """
-    _check_temperature(temperature)
+    temperature = check_temperature(temperature)
     q, k = _check_pair(query, key, names=("query", "key"))
     negatives = _as_float(queue, "queue", 2)
+    if negatives.shape[0] == 0:
+        raise ValueError("queue is empty: InfoNCE needs at least one negative key, (K, D) with K >= 1.")
     if q.shape[1] is not None and negatives.shape[1] is not None and q.shape[1] != negatives.shape[1]:
         raise ValueError(
             f"queue rows must have the embedding size of query and key ({q.shape[1]}), got {negatives.shape[1]}."
@@ -129,25 +168,28 @@ def dcl(z_a, z_b, temperature: float = 0.1) -> tf.Tensor:
     ``s_ii = a_i . b_i / t``; computed in both directions (anchors from ``z_a`` and from
     ``z_b``), mean over all ``2N``. ``z_a, z_b``: ``(N, D)``, L2-normalised here.
     """
-    _check_temperature(temperature)
+    temperature = check_temperature(temperature)
     a, b = _check_pair(z_a, z_b)
     a, b = tf.math.l2_normalize(a, axis=1), tf.math.l2_normalize(b, axis=1)
     return 0.5 * (_decoupled(a, b, temperature, 1.0) + _decoupled(b, a, temperature, 1.0))
 
 
-def dclw(z_a, z_b, temperature: float = 0.1, sigma: float = 0.5) -> tf.Tensor:
+def dclw(z_a, z_b, temperature: float = 0.1, sigma: float = 0.5, clamp: bool = False) -> tf.Tensor:
     """Weighted DCL (DCLW, Yeh et al. 2022): DCL with the positive term weighted per pair.
 
     ``w_i = 2 - N * softmax_i(a_i . b_i / sigma)`` (a von Mises-Fisher weighting: pairs that
     are already close get less weight, hard positives more), treated as a constant (no
-    gradient). ``z_a, z_b``: ``(N, D)``, L2-normalised here.
+    gradient). The weights average 1, and a pair much better aligned than the rest gets a
+    *negative* weight (its positive term is then pushed apart); ``clamp=True`` sets such weights
+    to 0 instead (the paper has no clamp: the default). ``z_a, z_b``: ``(N, D)``, L2-normalised here.
     """
-    _check_temperature(temperature)
-    _check_temperature(sigma, "sigma")
+    temperature = check_temperature(temperature)
+    sigma = check_temperature(sigma, "sigma")
     a, b = _check_pair(z_a, z_b)
     a, b = tf.math.l2_normalize(a, axis=1), tf.math.l2_normalize(b, axis=1)
     n = tf.cast(tf.shape(a)[0], tf.float32)
-    weight = tf.stop_gradient(2.0 - n * tf.nn.softmax(tf.reduce_sum(a * b, axis=1) / sigma))
+    weight = 2.0 - n * tf.nn.softmax(tf.reduce_sum(a * b, axis=1) / sigma)
+    weight = tf.stop_gradient(tf.maximum(weight, 0.0) if clamp else weight)
     return 0.5 * (_decoupled(a, b, temperature, weight) + _decoupled(b, a, temperature, weight))
 
 
@@ -160,7 +202,7 @@ def nnclr_loss(neighbours, predictions, temperature: float = 0.1) -> tf.Tensor:
     positive on the diagonal; cross-entropy, mean over the batch. NNCLR averages it over both
     directions: ``(nnclr_loss(nn_a, p_b) + nnclr_loss(nn_b, p_a)) / 2``.
     """
-    _check_temperature(temperature)
+    temperature = check_temperature(temperature)
     nn, p = _check_pair(neighbours, predictions, names=("neighbours", "predictions"))
     nn, p = tf.math.l2_normalize(nn, axis=1), tf.math.l2_normalize(p, axis=1)
     logits = tf.matmul(nn, p, transpose_b=True) / temperature

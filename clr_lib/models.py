@@ -2,11 +2,15 @@
 
 Encoders map a batch of images ``(N, H, W, 3)`` on the 0..255 scale, uint8 or float, to
 feature vectors ``(N, D)``: they scale and normalise pixels themselves, so a notebook can
-feed them raw CIFAR-10 arrays. Heads are small MLPs put on top during pretraining.
+feed them raw CIFAR-10 arrays. They do not check the scale (a compiled model cannot warn per
+call): ``clr_lib.evaluation.extract_features`` and ``clr_lib.pipeline`` warn about 0..1 floats.
+A bad ``input_shape`` (not ``(H, W, 3)``, or smaller than the encoder's downsampling allows) is
+refused when the encoder is built. Heads are small MLPs put on top during pretraining.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 
 import keras
@@ -17,9 +21,25 @@ CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
-def _pixels(input_shape: tuple[int, int, int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """An image input and its standardised float version."""
-    inputs = keras.Input(shape=input_shape, name="images")
+def _is_positive_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+
+
+def _pixels(input_shape: tuple[int, int, int], min_side: int, name: str) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """An image input of ``input_shape`` ``(H, W, 3)``, each known side >= ``min_side``, and its
+    standardised float version; ``name`` is the encoder's, for the error messages."""
+    shape = tuple(input_shape)
+    if len(shape) != 3 or shape[-1] != 3:
+        raise ValueError(
+            f"{name} takes RGB images, input_shape (H, W, 3), got {shape}: it standardises with CIFAR-10's "
+            "three channel means. Repeat a grayscale channel: np.repeat(images, 3, axis=-1)."
+        )
+    if any(side is not None and side < min_side for side in shape[:2]):
+        raise ValueError(
+            f"{name} halves the image side {min_side.bit_length() - 1} times and needs images of at least "
+            f"{min_side} x {min_side} pixels, got {shape[0]} x {shape[1]}: use larger images (or fewer stages)."
+        )
+    inputs = keras.Input(shape=shape, name="images")
     x = layers.Normalization(
         mean=[255 * m for m in CIFAR_MEAN], variance=[(255 * s) ** 2 for s in CIFAR_STD], name="standardize"
     )(inputs)
@@ -47,9 +67,14 @@ def small_cnn(
     """A plain VGG-style CNN, fast on a CPU: per stage ``convs_per_stage`` x (3x3 conv, BN, ReLU),
     then 2x2 max-pooling between stages, global average pooling at the end.
 
-    Output: ``(N, widths[-1])`` features.
+    Output: ``(N, widths[-1])`` features. Each pooling halves the side (rounding down), so images
+    need sides of at least ``2 ** (len(widths) - 1)`` pixels.
     """
-    inputs, x = _pixels(input_shape)
+    if not widths or not all(_is_positive_int(w) for w in widths):
+        raise ValueError(f"widths must be one positive int per stage, e.g. (32, 64, 128, 256), got {widths!r}.")
+    if not _is_positive_int(convs_per_stage):
+        raise ValueError(f"convs_per_stage must be a positive int, got {convs_per_stage!r}.")
+    inputs, x = _pixels(input_shape, 2 ** (len(widths) - 1), "small_cnn")
     for stage, width in enumerate(widths):
         if stage:
             x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)
@@ -91,9 +116,10 @@ def resnet18_cifar(
 
     Four stages of two basic blocks, ``width * (1, 2, 4, 8)`` channels (``width=64`` is the
     standard 11.2M-parameter network; smaller widths give a slim ResNet for CPUs).
-    Output: ``(N, 8 * width)`` features.
+    Output: ``(N, 8 * width)`` features. Its strided convolutions pad (``"same"``), so any image
+    size works.
     """
-    inputs, x = _pixels(input_shape)
+    inputs, x = _pixels(input_shape, 1, "resnet18_cifar")
     x = _conv_bn_relu(x, width, sync_bn=sync_batch_norm, name="stem_")
     for stage, multiplier in enumerate((1, 2, 4, 8)):
         for block in range(2):
@@ -108,12 +134,13 @@ def resnet50(input_shape: tuple[int, int, int] = (32, 32, 3), sync_batch_norm: b
     initialised, with global average pooling. Output: ``(N, 2048)`` features.
 
     ``keras.applications`` builds its own batch-norm layers, so synchronized batch norm is not
-    available here; use ``resnet18_cifar(sync_batch_norm=True)`` for that.
+    available here; use ``resnet18_cifar(sync_batch_norm=True)`` for that. It halves the side
+    five times and needs images of at least 32 x 32 pixels.
     """
     if sync_batch_norm:
         raise ValueError("resnet50 comes from keras.applications and has no synchronized batch norm; "
                          "use resnet18_cifar(sync_batch_norm=True) instead.")
-    inputs, x = _pixels(input_shape)
+    inputs, x = _pixels(input_shape, 32, "resnet50")
     backbone = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg", input_shape=input_shape)
     return keras.Model(inputs, backbone(x), name="resnet50")
 

@@ -10,12 +10,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clr_lib.augment import simclr_augment, two_views
+from clr_lib.augment import check_pixel_scale, simclr_augment, two_views
 
 
 def _images_dataset(images: np.ndarray, batch_size: int, shuffle: bool, seed: int | None, labels=None):
     if batch_size < 2 or batch_size > len(images):
         raise ValueError(f"batch_size must be between 2 and the number of images ({len(images)}), got {batch_size}.")
+    check_pixel_scale(images)  # here the images are still values; the pipeline is a graph
     ds = tf.data.Dataset.from_tensor_slices(images if labels is None else (images, labels))
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)

@@ -3,25 +3,33 @@
 ``pretrain`` is what ``python -m clr_lib pretrain`` and the benchmarks call; ``evaluate``
 measures a finished run. A run folder is never overwritten unless asked: ``mode="resume"``
 continues an interrupted run from its last completed epoch (``keras.callbacks.BackupAndRestore``,
-queues included), ``mode="replace"`` starts over.
+queues included), ``mode="replace"`` starts over. Either touches only the files a run writes
+(``clr_lib.run_folder``), and only after every setting has been checked and the data loaded.
+
+A run records its settings in ``.clr_run.json`` when it starts, and a resume must match them.
+During training ``backup/`` holds the weights and ``backup/history.json``, the history of every
+epoch done; it is removed only after the results are written (the encoder, the curves, then
+``metrics.json``, each atomically), so a run killed at any point can be resumed or finished.
+A resumed run continues ``wall_time`` (training seconds, the pause left out) and draws its
+shuffles and views from a seed that folds in the epochs already done (``_epoch_seed``): the
+remaining epochs see fresh views rather than a replay of the first epochs'. So a resumed run
+is reproducible, but not identical to one that was never interrupted.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
-import shutil
-import sys
 import time
+import zipfile
 from functools import partial
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from clr_lib import augment, data, evaluation, methods, models, pipeline
+from clr_lib import augment, data, evaluation, methods, models, pipeline, precision, results, run_folder
 from clr_lib.callbacks import KNNMonitor
 from clr_lib.config import Profile, cpu_name
 
@@ -33,8 +41,6 @@ METHODS = {
     "nnclr": methods.NNCLR,
     "margin": methods.MarginContrastive,
 }
-
-
 def build_method(name: str, encoder: keras.Model, **kwargs) -> methods.ContrastiveModel:
     """The method called ``name`` (a key of ``METHODS``) around ``encoder``."""
     if name not in METHODS:
@@ -71,6 +77,7 @@ def environment() -> dict:
     return {
         "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
         "numpy": np.__version__, "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+        "cpu_flags": [flag for flag in precision.SPEED_FLAGS if flag in precision.cpu_flags()],
         "load_average": [round(v, 2) for v in os.getloadavg()],  # other work competing for the cores
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "data": f"{data.DATA_DIR_VAR}={Path(source).name}" if source else "keras.datasets.cifar10",
@@ -85,19 +92,6 @@ class _Timer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs["wall_time"] = time.perf_counter() - self.start
-
-
-def _prepare_folder(out: Path, mode: str) -> None:
-    if mode not in {"new", "resume", "replace"}:
-        raise ValueError(f"mode must be 'new', 'resume' or 'replace', got {mode!r}.")
-    if out.exists() and any(out.iterdir()):
-        if mode == "new":
-            raise FileExistsError(f"{out} already holds a run: pass --resume to continue it or --replace to start over.")
-        if mode == "resume" and (out / "metrics.json").exists():
-            raise FileExistsError(f"{out} holds a finished run; nothing to resume (use --replace to start over).")
-        if mode == "replace":
-            shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def train(
@@ -115,6 +109,7 @@ def train(
 ) -> tuple[methods.ContrastiveModel, dict[str, list[float]]]:
     """Pretrain ``method`` on ``train_data`` images with ``profile``'s recipe; the chapters' one training call.
 
+    The encoder and the method are built under ``profile.precision`` (``clr_lib.precision``).
     ``train_data`` and ``test_data`` are ``(images, labels)``; the labels only feed the kNN
     monitor, which writes ``val_knn_acc`` (weighted kNN of the encoder's features on
     ``test_data``) after every epoch, next to ``loss`` and ``wall_time`` (seconds since the
@@ -127,16 +122,68 @@ def train(
     if augment_layer is None:
         augment_layer = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale,
                                                image_size=profile.view_size, seed=seed)
-    if not isinstance(encoder, keras.Model):
-        shape = (None, None, 3) if profile.view_size else (32, 32, 3)
-        encoder = models.get_encoder(encoder or profile.encoder, input_shape=shape)
-    model = build_method(method, encoder, **{**profile.method_settings.get(method, {}), **method_kwargs})
+    with precision.policy(profile.precision):
+        if not isinstance(encoder, keras.Model):
+            shape = (None, None, 3) if profile.view_size else (32, 32, 3)
+            encoder = models.get_encoder(encoder or profile.encoder, input_shape=shape)
+        model = build_method(method, encoder, **{**profile.method_settings.get(method, {}), **method_kwargs})
     pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=seed)
     model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs))
     monitor = KNNMonitor(x, y, x_test, y_test, k=profile.knn_k, temperature=profile.knn_temperature)
     history = model.fit(pairs, epochs=epochs or profile.epochs, callbacks=[monitor, _Timer(), *callbacks],
                         verbose=verbose).history
     return model, history
+
+
+def _epoch_seed(seed: int, start_epoch: int) -> int:
+    """The seed of a run's shuffles and views from epoch ``start_epoch`` (0-based) on.
+
+    ``seed`` itself for a new run; for a resumed one a seed derived from both, so the epochs after
+    the resume draw new views instead of replaying the first epochs' (each new dataset starts its
+    random stream afresh).
+    """
+    return seed if start_epoch == 0 else int(np.random.SeedSequence([seed, start_epoch]).generate_state(1)[0])
+
+
+class _History(keras.callbacks.Callback):
+    """The run's per-epoch history, earlier epochs included, saved atomically to ``path`` after every epoch.
+
+    Placed before ``BackupAndRestore``, so the saved history is never behind the backed-up
+    weights; ``wall_time`` goes on from the last recorded value.
+    """
+
+    def __init__(self, path: Path, history: dict[str, list[float]]):
+        super().__init__()
+        self.path, self.history = path, {key: list(values) for key, values in history.items()}
+        self.offset = self.history["wall_time"][-1] if self.history else 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["wall_time"] += self.offset
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        results.write_json(self.path, {"epochs": self.history})
+
+
+def _check_settings(method: str, encoder: str, profile: Profile, seed: int, method_kwargs: dict) -> None:
+    """Fail on a bad name or setting before any file or data is touched."""
+    build_method(method, models.get_encoder(encoder), **{**profile.method_settings.get(method, {}), **method_kwargs})
+    if profile.epochs < 1 or profile.batch_size < 2:
+        raise ValueError(f"epochs must be >= 1 and the batch size >= 2, got {profile.epochs} and {profile.batch_size}.")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"the seed must be between 0 and 2**32 - 1, got {seed}.")
+
+
+def _write_results(out: Path, model: methods.ContrastiveModel, metrics: dict) -> None:
+    """The encoder, the curves, then ``metrics.json`` (whose presence marks a finished run), each atomically."""
+    import matplotlib.pyplot as plt
+
+    from clr_lib import viz
+
+    run_folder.replace_atomically(out / "encoder.keras", model.encoder.save, suffix=".tmp.keras")
+    figure = viz.training_curves(metrics["epochs"], metrics=["loss", "val_knn_acc"])
+    run_folder.replace_atomically(out / "training.png", partial(figure.savefig, dpi=100, format="png"))
+    plt.close(figure)
+    results.write_json(out / "metrics.json", metrics)
 
 
 def pretrain(
@@ -152,43 +199,93 @@ def pretrain(
     """Pretrain ``method`` on CIFAR-10 with ``profile``'s settings and record it in ``out``.
 
     Writes ``out/encoder.keras``, ``out/metrics.json`` (loss, kNN accuracy and wall time per
-    epoch, profile, versions, hardware) and ``out/training.png``; returns the metrics.
+    epoch, profile, versions, hardware, the data's ``data.source_fingerprint()``) and
+    ``out/training.png``; returns the metrics. ``mode`` says what to do with a run already in
+    ``out``: ``"new"`` refuses any non-empty folder; ``"resume"`` continues an interrupted run
+    started with the same settings (method, encoder, profile, seed, ``method_kwargs``, data), or
+    finishes writing one that stopped after its last epoch; ``"replace"`` deletes the run's own
+    files and starts over, keeping any other file, and refuses a folder that holds no run.
     """
     out = Path(out)
     encoder_name = encoder or profile.encoder
-    build_method(method, models.get_encoder(encoder_name))  # fail on bad names before touching files or data
-    _prepare_folder(out, mode)
+    _check_settings(method, encoder_name, profile, seed, method_kwargs)
+    run_folder.check_folder(out, mode)
     (x, y), (x_test, y_test) = load_data(profile, seed)
-    backup = keras.callbacks.BackupAndRestore(str(out / "backup"))
-    model, history = train(method, profile, (x, y), (x_test, y_test), encoder_name, seed=seed,
-                           callbacks=[backup], verbose=verbose, **method_kwargs)
-    model.encoder.save(out / "encoder.keras")
+    if profile.batch_size > len(x):
+        raise ValueError(f"the batch size {profile.batch_size} is larger than the {len(x)} training images of "
+                         f"profile {profile.name!r}: choose at most {len(x)}.")
+    settings = run_folder.settings(method, encoder_name, profile, seed, method_kwargs, data.source_fingerprint())
+    done, history = run_folder.resume_point(out, settings) if mode == "resume" else (0, {})
+    if mode != "resume":  # everything checked: only now may the old run go
+        run_folder.remove_run(out)
+        out.mkdir(parents=True, exist_ok=True)
+        results.write_json(out / run_folder.MARKER, settings)
+    logger = _History(out / run_folder.BACKUP / "history.json", history)
+    backup = keras.callbacks.BackupAndRestore(str(out / run_folder.BACKUP), double_checkpoint=True,
+                                              delete_checkpoint=False)
+    model, _ = train(method, profile, (x, y), (x_test, y_test), encoder_name, seed=_epoch_seed(seed, done),
+                     callbacks=[logger, backup], verbose=verbose, **method_kwargs)
     metrics = {
         "method": method, "encoder": encoder_name, "method_config": {
             k: v for k, v in model.get_config().items() if k not in {"encoder", "name", "trainable", "dtype"}
         },
         "profile": dataclasses.asdict(profile), "seed": seed,
         "train_images": int(len(x)), "test_images": int(len(x_test)),
-        "epochs": {key: [float(v) for v in values] for key, values in history.items()},
+        "epochs": logger.history, "data_fingerprint": settings["data_fingerprint"],
         "environment": environment(),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    from clr_lib import viz
-
-    viz.training_curves(history, metrics=["loss", "val_knn_acc"]).savefig(out / "training.png", dpi=100)
+    _write_results(out, model, metrics)
+    run_folder.remove_backup(out)  # last: until the results are written, a resume can still finish the run
     return metrics
 
 
+def _load_encoder(path: Path) -> keras.Model:
+    """The encoder saved in ``path``; a damaged archive is a ``ValueError`` that says so (Keras: "File not found")."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip() is not None
+    except (OSError, zipfile.BadZipFile):
+        damaged = True
+    if damaged:
+        raise ValueError(f"{path} is corrupt (truncated or damaged, not a readable .keras archive): restore it "
+                         "from a copy, or pretrain the run again with --replace.")
+    return keras.models.load_model(path)
+
+
+def _check_source(run: Path, recorded: dict) -> None:
+    """Refuse to measure a run on other data than it was pretrained on."""
+    used, current = recorded.get("data_fingerprint"), data.source_fingerprint()
+    if used is not None and used != current:  # runs written before fingerprints were recorded are not checked
+        source = os.environ.get(data.DATA_DIR_VAR, "").strip()
+        raise ValueError(
+            f"{run} was pretrained on other data (fingerprint {used}, recorded as "
+            f"{recorded.get('environment', {}).get('data', '?')}) than the current source "
+            f"({f'{data.DATA_DIR_VAR}={source}' if source else 'keras.datasets.cifar10'}, fingerprint {current}): "
+            f"point {data.DATA_DIR_VAR} at the data the run used."
+        )
+
+
 def evaluate(run: str | os.PathLike, profile: Profile | None = None) -> dict:
-    """kNN and linear-probe accuracy of a finished run's encoder, on the run's own data subsets."""
+    """kNN and linear-probe accuracy of a finished run's encoder, on the run's own data subsets.
+
+    Refuses when the data source (``$CLR_DATA_DIR``) is not the one the run recorded; writes
+    ``run/evaluation.json``.
+    """
     run = Path(run)
     if not (run / "metrics.json").exists() or not (run / "encoder.keras").exists():
         raise FileNotFoundError(f"{run} is not a finished run (no metrics.json and encoder.keras there).")
-    recorded = json.loads((run / "metrics.json").read_text())
-    profile = profile or Profile(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded["profile"].items()})
+    recorded = run_folder.read_json(run / "metrics.json",
+                                    "restore it from a copy, or pretrain the run again with --replace")
+    _check_source(run, recorded)
+    if profile is None:
+        try:
+            profile = Profile(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded["profile"].items()})
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{run / 'metrics.json'} holds no profile this clr_lib can read ({error}): "
+                             "pretrain the run again with --replace.") from None
+    encoder = _load_encoder(run / "encoder.keras")
     (x, y), (x_test, y_test) = load_data(profile, recorded.get("seed", 0))
-    encoder = keras.models.load_model(run / "encoder.keras")
     result = evaluation.frozen_accuracy(encoder, (x, y), (x_test, y_test), profile.knn_k, profile.knn_temperature)
     result |= {"train_images": int(len(x)), "test_images": int(len(x_test))}
-    (run / "evaluation.json").write_text(json.dumps(result, indent=2))
+    results.write_json(run / "evaluation.json", result)
     return result

@@ -1,13 +1,22 @@
 """Run by test_distributed.py in a fresh process: TensorFlow must split the CPU into two
 logical devices before anything else touches it.
 
-Prints one JSON line: SimCLR's loss and gradients on one global batch, computed on one device
-and under MirroredStrategy over two replicas (from the same weights), and the losses of one
-short fit of every method under the strategy.
+For every method of ``CASES``, one model on one device and one under MirroredStrategy over two
+replicas start from the same weights and take two SGD steps through the real ``fit`` and
+``train_step`` on the same two global batches. Every batch-norm layer is synchronised
+(``sync_batch_norm=True`` for the encoder and the method), so that each replica normalises with
+the statistics of the global batch, as one device does. Per step the report holds the two
+losses, the largest difference between the weight updates (with SGD, the learning rate times the
+gradients) and between the non-trainable state after the step (batch-norm statistics, queues,
+key encoders), the sizes they are compared with, and how far the replicas' copies of a variable
+differ. It also holds each replica's own loss (the mean over its anchors) next to the mean of
+the same anchors' losses in NumPy on the global batch, the XLA decision of ``compile`` and the
+batch-norm warning. Prints one JSON line.
 """
 
 import json
 import os
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -19,61 +28,143 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 
+import reference_losses as ref  # noqa: E402
 from clr_lib import methods, models  # noqa: E402
 
-
-def build(cls=methods.SimCLR, **kwargs):
-    keras.utils.set_random_seed(0)
-    encoder = models.small_cnn(widths=(8, 16), sync_batch_norm=True)
-    return cls(encoder, projection_dims=(32, 16), sync_batch_norm=True, **kwargs)
-
-
-def gradients(model, view_a, view_b, scale=1.0):
-    with tf.GradientTape() as tape:
-        loss, _ = model.contrastive_loss(view_a, view_b)
-        scaled = loss * scale
-    return loss, tape.gradient(scaled, model.trainable_variables)
-
-
-rng = np.random.default_rng(0)
-view_a = rng.uniform(0, 255, (16, 32, 32, 3)).astype("float32")
-view_b = rng.uniform(0, 255, (16, 32, 32, 3)).astype("float32")
-
-single = build()
-loss_one, grads_one = gradients(single, view_a, view_b)
-
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-with strategy.scope():
-    mirrored = build()
-    mirrored.set_weights(single.get_weights())
-batches = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((view_a, view_b)).batch(16))
-
-
-@tf.function
-def replica_step(batch):
-    def step(a, b):  # the base class's scaling: each replica's gradients are summed
-        return gradients(mirrored, a, b, scale=1.0 / strategy.num_replicas_in_sync)
-
-    losses, grads = strategy.run(step, args=batch)
-    return (strategy.reduce("MEAN", losses, axis=None),
-            [strategy.reduce("SUM", g, axis=None) for g in grads])
-
-
-loss_two, grads_two = replica_step(next(iter(batches)))
-report = {
-    "replicas": strategy.num_replicas_in_sync,
-    "loss_one": float(loss_one),
-    "loss_two": float(loss_two),
-    "max_grad_diff": max(float(np.max(np.abs(g1 - g2))) for g1, g2 in zip(grads_one, grads_two)),
-    "max_grad": max(float(np.max(np.abs(g))) for g in grads_one),
-    "fit": {},
+SIZE, BATCH, REPLICAS, LEARNING_RATE = 16, 16, 2, 0.05
+CASES = {
+    "simclr": (methods.SimCLR, {"temperature": 0.5}),
+    "dcl": (methods.DCL, {"temperature": 0.5}),
+    "dclw": (methods.DCL, {"temperature": 0.5, "weighted": True}),
+    "moco": (methods.MoCo, {"queue_size": 2 * BATCH, "momentum": 0.9}),
+    "nnclr": (methods.NNCLR, {"queue_size": 2 * BATCH}),
 }
 
-pairs = tf.data.Dataset.from_tensor_slices((view_a, view_b)).repeat(2).batch(8, drop_remainder=True)
-for name, cls, kwargs in [("simclr", methods.SimCLR, {}), ("dcl", methods.DCL, {"weighted": True}),
-                          ("moco", methods.MoCo, {"queue_size": 32}), ("nnclr", methods.NNCLR, {"queue_size": 32})]:
+
+def build(cls, sync=True, **kwargs):
+    keras.utils.set_random_seed(0)
+    encoder = models.small_cnn(widths=(8, 16), input_shape=(SIZE, SIZE, 3), sync_batch_norm=sync)
+    return cls(encoder, projection_dims=(32, 16), sync_batch_norm=sync, **kwargs)
+
+
+def values(variables):
+    return [np.asarray(v, np.float64) for v in variables]
+
+
+def largest(arrays):
+    return max(float(np.max(np.abs(a))) for a in arrays)
+
+
+def replica_spread(model):
+    """The largest difference between two replicas' copies of any variable of ``model``."""
+    spread = 0.0
+    for variable in model.weights:
+        copies = [np.asarray(c) for c in strategy.experimental_local_results(variable.value)]
+        spread = max([spread] + [float(np.max(np.abs(c - copies[0]))) for c in copies])
+    return spread
+
+
+def anchor_losses(name, model, view_a, view_b):
+    """Every anchor's loss on the global batch in NumPy, from ``model``'s state before the step,
+    and, per anchor, the image it belongs to. Returns ``[(rows, images), ...]``, one per direction."""
+    z_a = model.project(view_a, training=True).numpy()
+    z_b = model.project(view_b, training=True).numpy()
+    images = np.arange(BATCH)
+    if name in ("simclr", "dcl", "dclw"):
+        kwargs = CASES[name][1]
+        if name == "simclr":
+            rows = ref.nt_xent_rows(z_a, z_b, kwargs["temperature"])
+        else:
+            weights = ref.dclw_weights(z_a, z_b, 0.5) if kwargs.get("weighted") else None
+            rows = ref.dcl_rows(z_a, z_b, kwargs["temperature"], weights)
+        return [(rows, np.concatenate([images, images]))]
+    if name == "moco":
+        def keys(v):
+            return model.key_projector(model.key_encoder(v, training=False), training=False).numpy()
+
+        queue = model.queue.value().numpy()
+        return [(ref.info_nce_rows(z_a, keys(view_b), queue, model.temperature), images),
+                (ref.info_nce_rows(z_b, keys(view_a), queue, model.temperature), images)]
+    support = model.support_set.value().numpy()
+    p_a, p_b = (model.predictor(z, training=True).numpy() for z in (z_a, z_b))
+    return [(ref.nnclr_rows(ref.nearest(z_a, support), p_b, model.temperature), images),
+            (ref.nnclr_rows(ref.nearest(z_b, support), p_a, model.temperature), images)]
+
+
+def per_replica_check(name, batch):
+    """Each replica's ``contrastive_loss`` against the NumPy mean over its own anchors."""
+    reference = build(CASES[name][0], **CASES[name][1])
     with strategy.scope():
-        model = build(cls, **kwargs)
-        model.compile(keras.optimizers.SGD(0.01))
-    report["fit"][name] = model.fit(pairs, epochs=1, verbose=0).history["loss"][-1]
+        probe = build(CASES[name][0], **CASES[name][1])
+    probe.set_weights(reference.get_weights())
+    directions = anchor_losses(name, reference, *batch)
+    per_replica = BATCH // REPLICAS
+    expected = [float(np.mean([rows[images // per_replica == r].mean() for rows, images in directions]))
+                for r in range(REPLICAS)]
+    def replica_loss(view_a, view_b):
+        return probe.contrastive_loss(view_a, view_b)[0]
+
+    @tf.function
+    def losses(view_a, view_b):
+        return strategy.run(replica_loss, args=(view_a, view_b))
+
+    distributed = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
+    got = [float(v) for v in strategy.experimental_local_results(losses(*next(iter(distributed))))]
+    return {"got": got, "expected": expected}
+
+
+def compare_steps(name, batches):
+    cls, kwargs = CASES[name]
+    single = build(cls, **kwargs)
+    with strategy.scope():
+        mirrored = build(cls, **kwargs)
+        mirrored.set_weights(single.get_weights())
+    single.compile(keras.optimizers.SGD(LEARNING_RATE), jit_compile=False)  # XLA would only add compile time
+    mirrored.compile(keras.optimizers.SGD(LEARNING_RATE))
+    steps = []
+    for batch in batches:
+        dataset = tf.data.Dataset.from_tensors(batch)
+        before = values(single.trainable_weights)
+        loss_one = single.fit(dataset, epochs=1, verbose=0).history["loss"][0]
+        loss_two = mirrored.fit(dataset, epochs=1, verbose=0).history["loss"][0]
+        update_one = [a - b for a, b in zip(values(single.trainable_weights), before)]
+        update_two = [a - b for a, b in zip(values(mirrored.trainable_weights), before)]
+        state_one, state_two = values(single.non_trainable_weights), values(mirrored.non_trainable_weights)
+        steps.append({
+            "loss_one": loss_one, "loss_two": loss_two,
+            "update": largest(update_one),
+            "update_diff": largest([a - b for a, b in zip(update_one, update_two)]),
+            "state": largest(state_one),
+            "state_diff": largest([a - b for a, b in zip(state_one, state_two)]),
+            "replica_spread": replica_spread(mirrored),
+        })
+        # the single-device model is now one step ahead; realign the mirrored one to it exactly
+        mirrored.set_weights(single.get_weights())
+    return {"steps": steps, "jit_compile": mirrored.jit_compile}
+
+
+def compile_decisions():
+    """XLA and the batch-norm warning of ``compile``, for models built in and out of the strategy's scope."""
+    report = {}
+    with strategy.scope():
+        synced, unsynced = build(methods.SimCLR), build(methods.SimCLR, sync=False)
+    for name, model in (("synced", synced), ("unsynced", unsynced)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.compile("sgd")  # outside the scope the model was built in
+        report[name] = {"jit_compile": model.jit_compile,
+                        "warned": any(issubclass(w.category, methods.UnsynchronizedBatchNormWarning) for w in caught)}
+    single = build(methods.SimCLR, sync=False)
+    single.compile("sgd")
+    report["single"] = {"jit_compile": single.jit_compile}
+    return report
+
+
+strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(REPLICAS)])
+rng = np.random.default_rng(0)
+batches = [tuple(rng.uniform(0, 255, (BATCH, SIZE, SIZE, 3)).astype("float32") for _ in range(2)) for _ in range(2)]
+report = {"replicas": strategy.num_replicas_in_sync, "compile": compile_decisions(), "methods": {}, "per_replica": {}}
+for name in CASES:
+    report["methods"][name] = compare_steps(name, batches)
+    report["per_replica"][name] = per_replica_check(name, batches[0])
 print(json.dumps(report))

@@ -6,6 +6,7 @@ so a run is reproducible anyway.
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -15,8 +16,12 @@ import tensorflow as tf
 from clr_lib.augment import (
     VARIANTS,
     ColorJitter,
+    GaussianBlur,
+    PerImageLayer,
+    PixelScaleWarning,
     RandomApply,
     RandomResizedCrop,
+    SaturationJitter,
     SimCLRAugment,
     Solarize,
     blur_kernel_size,
@@ -111,13 +116,43 @@ def test_crop_output_shape_and_types():
 ADD_10 = keras.layers.Rescaling(1.0, offset=10.0)  # a detectable, serialisable effect
 
 
+class AddNoise(PerImageLayer):
+    """Adds a random offset in [10, 20) per image, and records the batch sizes it transforms."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.batch_sizes = []
+
+    def draw(self, batch_size, seed):
+        return tf.random.stateless_uniform([batch_size], seed, 10.0, 20.0)
+
+    def transform(self, images, offsets):
+        self.batch_sizes.append(int(images.shape[0]))  # eager calls: the concrete size
+        return images + offsets[:, None, None, None]
+
+
+class Opaque(keras.layers.Layer):
+    """Hides that ``layer`` is a PerImageLayer, so RandomApply runs it on the whole batch and blends."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def build(self, input_shape):
+        self.layer.build(input_shape)
+
+    def call(self, images, seed=None):
+        return self.layer(images, seed=seed)
+
+
+@pytest.mark.parametrize("layer", [ADD_10, AddNoise()], ids=["keras layer", "per-image layer"])
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.8, 1.0])
-def test_random_apply_fires_per_image_with_probability_p(p):
+def test_random_apply_fires_per_image_with_probability_p(p, layer):
     n = 4000
     images = random_images(n, 2, 2, dtype=np.float32)
-    out = RandomApply(ADD_10, p)(images, seed=SEED).numpy()
+    out = RandomApply(layer, p)(images, seed=SEED).numpy()
     diff = out - images
-    fired = np.all(diff == 10.0, axis=(1, 2, 3))
+    fired = np.all((diff >= 10.0) & (diff < 20.0), axis=(1, 2, 3))  # ADD_10 adds 10, AddNoise 10 to 20
     kept = np.all(diff == 0.0, axis=(1, 2, 3))
     assert np.all(fired | kept), "each image must be either untouched or fully transformed"
     if p in (0.0, 1.0):
@@ -133,6 +168,35 @@ def test_random_apply_passes_its_seed_to_a_keras_augmentation_layer():
     np.testing.assert_array_equal(first, again)
     flipped = np.all(first.numpy() == images[:, :, ::-1], axis=(1, 2, 3))
     assert 0 < flipped.sum() < 64  # per-image flips, not one decision for the batch
+
+
+def test_random_apply_transforms_only_the_chosen_images():
+    layer = AddNoise()
+    images = random_images(1000, 2, 2, dtype=np.float32)
+    out = RandomApply(layer, 0.25)(images, seed=SEED).numpy()
+    changed = np.any(out != images, axis=(1, 2, 3))
+    assert layer.batch_sizes == [changed.sum()] and 0 < changed.sum() < 400
+
+
+@pytest.mark.parametrize(
+    "make, p",
+    [
+        (lambda: ColorJitter(0.8, 0.8, 0.8, 0.2), 0.8),
+        (lambda: ColorJitter(0.32, 0.32, 0.32, 0.08), 0.8),
+        (lambda: GaussianBlur(3), 0.5),
+        (lambda: GaussianBlur(5, sigma=(0.5, 3.0)), 0.5),
+        (AddNoise, 0.3),
+    ],
+    ids=["jitter 0.8", "jitter 0.32", "blur 3", "blur 5", "noise"],
+)
+def test_random_apply_of_a_per_image_layer_equals_blending_its_output_on_the_whole_batch(make, p):
+    # Same seed, same mask, same per-image parameters: only where the layer runs differs.
+    images = random_images(300, 12, 10, dtype=np.float32)
+    gathered = RandomApply(make(), p)(images, seed=SEED).numpy()
+    blended = RandomApply(Opaque(make()), p)(images, seed=SEED).numpy()
+    np.testing.assert_allclose(gathered, blended, rtol=0, atol=1e-4)  # bitwise equal here; 1e-4 for other CPUs
+    changed = np.any(np.abs(gathered - images) > 1e-3, axis=(1, 2, 3))
+    assert 0 < changed.sum() < 300
 
 
 # --- ColorJitter: the documented mapping onto Keras's factors --------------------------------
@@ -160,14 +224,65 @@ def test_contrast_factor_spans_1_minus_c_to_1_plus_c():
     assert factor.min() < 1 - 0.8 * c and factor.max() > 1 + 0.8 * c  # both ways, not only up
 
 
-def test_saturation_multiplier_spans_1_minus_s_to_1_plus_s():
-    s, n = 0.8, 500
-    images = np.tile(np.array([180.0, 135.0, 126.0], np.float32), (n, 4, 4, 1))  # HSV s = 0.3
-    out = ColorJitter(0, 0, s, 0)(images, seed=SEED).numpy()
-    saturation = tf.image.rgb_to_hsv(np.concatenate([images, out]) / 255)[:, 0, 0, 1].numpy()
-    ratio = saturation[n:] / saturation[:n]
-    assert ratio.min() >= 1 - s - 1e-3 and ratio.max() <= 1 + s + 1e-3
-    assert ratio.min() < 1 - 0.8 * s and ratio.max() > 1 + 0.8 * s
+# Fully saturated colours and near-pure reds: where Keras's RandomSaturation left 0..255.
+SATURATED = np.array(
+    [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255], [255, 0, 255],
+     [255, 10, 0], [250, 5, 5], [240, 0, 20], [255, 30, 30], [200, 0, 0], [0, 0, 0], [255, 255, 255]],
+    np.float32,
+)
+LUMA = np.array([0.2989, 0.587, 0.114])  # torchvision's rgb_to_grayscale weights
+
+
+def saturated_images(n):
+    """(n, 4, 4, 3) images whose 16 pixels are random picks from SATURATED."""
+    picks = np.random.default_rng(4).integers(0, len(SATURATED), (n, 4, 4))
+    return SATURATED[picks]
+
+
+def test_saturation_is_a_blend_towards_gray_and_stays_in_0_255():
+    s, n = 0.8, 400
+    images = saturated_images(n)
+    layer = SaturationJitter(s)
+    out = layer(images, seed=SEED).numpy()
+    f = layer.draw(n, SEED).numpy().astype(np.float64)[:, None, None, None]
+    gray = (images.astype(np.float64) @ LUMA)[..., None]
+    blend = gray + f * (images - gray)
+    np.testing.assert_allclose(out, np.clip(blend, 0, 255), rtol=0, atol=1e-3)
+    assert blend.min() < -50 and blend.max() > 300  # factors above 1 push saturated colours out: clipped
+    jittered = ColorJitter(0, 0, s, 0)(images, seed=SEED).numpy()  # the issue's case
+    assert jittered.min() >= 0 and jittered.max() <= 255
+
+
+@pytest.mark.parametrize("s", [0.32, 0.8, 1.0])
+def test_saturation_factor_is_uniform_in_1_minus_s_to_1_plus_s(s):
+    # Mild colours never clip, so each image's factor is (out - gray) / (x - gray) exactly.
+    n = 4000
+    colour = np.array([150.0, 120.0, 100.0])
+    images = np.broadcast_to(colour.astype(np.float32), (n, 2, 2, 3))
+    out = ColorJitter(0, 0, s, 0)(images, seed=SEED).numpy().astype(np.float64)
+    gray = colour @ LUMA
+    factors = (out - gray) / (colour - gray)
+    assert np.allclose(factors, factors[:, :1, :1, :1], atol=1e-4)  # one factor per image, every channel
+    f = factors[:, 0, 0, 0]
+    low, high = max(0.0, 1 - s), 1 + s
+    assert f.min() >= low - 1e-4 and f.max() <= high + 1e-4
+    assert f.min() < low + 0.01 * (high - low) and f.max() > high - 0.01 * (high - low)
+    assert abs(f.mean() - (low + high) / 2) < 4 * (high - low) / math.sqrt(12 * n)
+    assert ks_uniform(f, low, high) < 1.95 / math.sqrt(n)  # KS critical value at the 0.1% level
+
+
+@pytest.mark.parametrize(
+    "strengths",
+    [(1.0, 0, 0, 0), (0, 1.0, 0, 0), (0, 0, 1.0, 0), (0, 0, 0, 0.5), (1.0, 1.0, 1.0, 0.5), (0.8, 0.8, 0.8, 0.2)],
+    ids=["brightness", "contrast", "saturation", "hue", "all, strongest", "all, SimCLR"],
+)
+def test_every_colour_jitter_part_keeps_pixels_in_0_255(strengths):
+    # Keras's RandomBrightness and RandomContrast clip to their value_range (0, 255), RandomHue
+    # clips after its HSV round trip; SaturationJitter clips its blend.
+    images = np.concatenate([saturated_images(500), random_images(500, 4, 4, dtype=np.float32)])
+    out = ColorJitter(*strengths)(images, seed=SEED).numpy()
+    assert out.min() >= 0 and out.max() <= 255
+    assert np.abs(out - images).max() > 50  # the strong jitter did something
 
 
 def test_hue_shift_is_within_plus_minus_h_turns():
@@ -232,6 +347,70 @@ def test_blur_kernel_is_an_odd_tenth_of_the_side():
     assert [blur_kernel_size(s) for s in (32, 96, 224)] == [3, 9, 23]
 
 
+def numpy_gaussian_blur(image, sigma, kernel_size):
+    """torchvision's GaussianBlur of one (H, W, 3) image, in NumPy: reflect padding, separable."""
+    r = kernel_size // 2
+    kernel = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    out = image.astype(np.float64)
+    for axis in (0, 1):
+        pad = [(0, 0)] * 3
+        pad[axis] = (r, r)
+        padded = np.pad(out, pad, mode="reflect")  # torch's "reflect": pixel -1 is pixel 1
+        n = out.shape[axis]
+        out = sum(kernel[j] * np.take(padded, np.arange(j, j + n), axis=axis) for j in range(kernel_size))
+    return out
+
+
+@pytest.mark.parametrize("kernel_size, height, width", [(3, 12, 10), (5, 9, 16), (9, 24, 24)])
+def test_blur_is_a_gaussian_filter_with_reflect_padding_and_each_images_sigma(kernel_size, height, width):
+    n = 6
+    images = random_images(n, height, width, dtype=np.float32)
+    layer = GaussianBlur(kernel_size)
+    out = layer(images, seed=SEED).numpy()
+    sigmas = layer.draw(n, SEED).numpy()
+    for image, blurred, sigma in zip(images, out, sigmas):
+        np.testing.assert_allclose(blurred, numpy_gaussian_blur(image, sigma, kernel_size), rtol=0, atol=1e-3)
+    try:
+        from scipy.ndimage import gaussian_filter
+    except ImportError:
+        return
+    # An independent implementation: SciPy's mode="mirror" is torch's "reflect" (SciPy's "reflect"
+    # repeats the edge pixel), and radius= cuts the kernel at kernel_size.
+    reference = gaussian_filter(
+        images[0].astype(np.float64), sigmas[0], mode="mirror", radius=kernel_size // 2, axes=(0, 1)
+    )
+    np.testing.assert_allclose(out[0], reference, rtol=0, atol=1e-3)
+
+
+def test_blur_sigma_is_isotropic_uniform_and_drawn_per_image():
+    # The response to a single bright pixel is kernel[i] * kernel[j], so the ratio of a
+    # neighbour to the centre is exp(-1 / (2 sigma^2)), along either axis.
+    n, sigma = 3000, (0.1, 2.0)
+    impulses = np.zeros((n, 5, 5, 3), np.float32)
+    impulses[:, 2, 2] = 255.0
+    out = GaussianBlur(3, sigma)(impulses, seed=SEED).numpy().astype(np.float64)[..., 0]
+    centre, below, right = out[:, 2, 2], out[:, 3, 2], out[:, 2, 3]
+    np.testing.assert_allclose(below, right, rtol=1e-4)  # isotropic: one sigma for both axes
+    sigmas = np.sqrt(-1.0 / (2.0 * np.log(right / centre)))
+    assert sigmas.min() >= sigma[0] - 1e-3 and sigmas.max() <= sigma[1] + 1e-3
+    assert abs(sigmas.mean() - sum(sigma) / 2) < 4 * (sigma[1] - sigma[0]) / math.sqrt(12 * n)
+    assert ks_uniform(sigmas, *sigma) < 1.95 / math.sqrt(n)  # so they differ from image to image
+    np.testing.assert_allclose(sigmas, GaussianBlur(3, sigma).draw(n, SEED).numpy(), rtol=1e-3)
+
+
+def test_simclr_blur_is_applied_to_half_the_images():
+    aug = simclr_augment(blur=True, image_size=32)
+    (stage,) = [s for s in aug.stages if isinstance(s, RandomApply) and isinstance(s.layer, GaussianBlur)]
+    assert (stage.p, stage.layer.kernel_size, stage.layer.sigma) == (0.5, blur_kernel_size(32), (0.1, 2.0))
+    # A checkerboard of 0 and 255: any blur, even sigma = 0.1, lifts the 0 pixels above 0.
+    n = 2000
+    board = 255.0 * (np.indices((6, 6)).sum(0) % 2)
+    images = np.broadcast_to(board[None, :, :, None], (n, 6, 6, 3)).astype(np.float32)
+    changed = np.any(stage(images, seed=SEED).numpy() != images, axis=(1, 2, 3))
+    assert abs(changed.sum() - 0.5 * n) < 4 * math.sqrt(n * 0.25)
+
+
 def test_eager_calls_draw_fresh_randomness_and_constructor_seeds_repeat():
     images = random_images(8)
     aug = simclr_augment(seed=5)
@@ -239,6 +418,17 @@ def test_eager_calls_draw_fresh_randomness_and_constructor_seeds_repeat():
     assert not np.array_equal(first, second)
     np.testing.assert_array_equal(first, simclr_augment(seed=5)(images).numpy())
     np.testing.assert_array_equal(aug(images, seed=SEED), aug(images, seed=SEED))
+
+
+@pytest.mark.parametrize("batch", [1, 7, 40])
+def test_pipeline_in_a_tf_function_with_an_unknown_batch_size_matches_eager(batch):
+    aug = simclr_augment(strength=1.0, blur=True, image_size=16, solarize_p=0.2, seed=0)
+    graph = tf.function(
+        lambda x, seed: aug(x, seed=seed),
+        input_signature=[tf.TensorSpec((None, 16, 16, 3), tf.uint8), tf.TensorSpec((2,), tf.int32)],
+    )
+    images = random_images(batch)
+    np.testing.assert_allclose(graph(images, SEED).numpy(), aug(images, seed=SEED).numpy(), rtol=0, atol=1e-3)
 
 
 def test_pipeline_inside_a_keras_model():
@@ -361,8 +551,10 @@ def test_two_views_differ_and_have_the_input_shape():
     assert np.all(np.abs(a.numpy() - b.numpy()).max(axis=(1, 2, 3)) > 1.0)
 
 
-def test_fixed_seed_repeats_exactly_and_other_seeds_differ():
-    runs = [collect(two_views(batched_dataset(), simclr_augment(), seed=s)) for s in (7, 7, 8)]
+@pytest.mark.parametrize("blur", [False, True])
+def test_fixed_seed_repeats_exactly_and_other_seeds_differ(blur):
+    # With blur, RandomApply gathers a different number of images per batch: shapes vary in tf.data.
+    runs = [collect(two_views(batched_dataset(), simclr_augment(blur=blur, image_size=16), seed=s)) for s in (7, 7, 8)]
     for x, y in zip(runs[0], runs[1]):
         np.testing.assert_array_equal(x, y)
     assert all(not np.array_equal(x, z) for x, z in zip(runs[0], runs[2]))
@@ -403,6 +595,11 @@ def test_two_views_of_single_images_and_of_image_label_pairs():
         (lambda: RandomApply(ADD_10, -0.1), "p is a probability"),
         (lambda: RandomApply(lambda x: x, 0.5), "layer must be a keras.layers.Layer"),
         (lambda: ColorJitter(hue=0.6), r"hue must be in \[0, 0.5\]"),
+        (lambda: SaturationJitter(1.5), r"saturation must be in \[0, 1\]"),
+        (lambda: GaussianBlur(4), "kernel_size must be a positive odd int"),
+        (lambda: GaussianBlur(3.0), "kernel_size must be a positive odd int"),
+        (lambda: GaussianBlur(3, sigma=(0.0, 1.0)), "sigma must be"),
+        (lambda: GaussianBlur(3, sigma=(2.0, 1.0)), "sigma must be"),
         (lambda: simclr_augment(strength=-1.0), "strength must be"),
         (lambda: simclr_augment(strength=2.0), "strength must be"),
         (lambda: simclr_augment(solarize_p=2.0), "solarize_p is a probability"),
@@ -423,6 +620,56 @@ def test_images_of_the_wrong_shape_raise(shape):
         simclr_augment()(np.zeros(shape, np.float32))
 
 
+def test_blur_of_images_too_small_for_its_kernel_raises():
+    with pytest.raises(ValueError, match=r"GaussianBlur\(5\) reflects .* sides above 2 pixels"):
+        GaussianBlur(5)(np.zeros((1, 2, 8, 3), np.float32))
+
+
+# --- Pixel scale ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def entry_points():
+    """Every place where images arrive as values, each a function of the images."""
+    from clr_lib import evaluation, models, pipeline
+    from clr_lib.callbacks import KNNMonitor
+
+    encoder = models.small_cnn(widths=(4,), input_shape=(16, 16, 3))
+    labels = np.arange(6) % 2
+    return {
+        "simclr_augment": lambda x: simclr_augment()(x),
+        "pretraining_dataset": lambda x: pipeline.pretraining_dataset(x, batch_size=2),
+        "labeled_dataset": lambda x: pipeline.labeled_dataset(x, labels, batch_size=2),
+        "extract_features": lambda x: evaluation.extract_features(encoder, x),
+        "KNNMonitor": lambda x: KNNMonitor(x, labels, x, labels),
+    }
+
+
+@pytest.mark.parametrize(
+    "entry", ["simclr_augment", "pretraining_dataset", "labeled_dataset", "extract_features", "KNNMonitor"]
+)
+def test_float_images_on_the_0_1_scale_warn_where_they_enter(entry_points, entry):
+    """0..1 floats pass every shape check but are nearly black on clr_lib's 0..255 scale."""
+    images = random_images(6)
+    with pytest.warns(PixelScaleWarning, match="multiply by 255") as caught:
+        entry_points[entry](images / 255.0)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PixelScaleWarning)
+        entry_points[entry](images)  # uint8
+        entry_points[entry](images.astype(np.float32))  # floats on 0..255
+        entry_points[entry](np.zeros((6, 16, 16, 3), np.float32))  # black on either scale
+
+
+def test_pixel_scale_check_does_not_break_graphs():
+    """Inside tf.data the augmentation is traced, not eager: no check, no error."""
+    ds = tf.data.Dataset.from_tensor_slices(random_images(4) / 255.0).batch(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PixelScaleWarning)
+        view_a, _ = next(iter(two_views(ds, simclr_augment(), seed=0)))
+    assert view_a.shape == (2, 16, 16, 3)
+
+
 # --- Serialisation --------------------------------------------------------------------------
 
 
@@ -433,6 +680,9 @@ def test_images_of_the_wrong_shape_raise(shape):
         RandomApply(ADD_10, 0.3, seed=2),
         RandomApply(keras.layers.RandomFlip("horizontal"), 0.5),
         ColorJitter(0.4, 0.4, 0.4, 0.1, seed=1),
+        SaturationJitter(0.5, seed=2),
+        GaussianBlur(5, sigma=(0.5, 1.5), seed=3),
+        RandomApply(GaussianBlur(3), 0.5, seed=4),
         SimCLRAugment(0.5, blur=True, crop_scale=(0.2, 1.0), image_size=12, solarize_p=0.1, seed=9),
         SimCLRAugment(0.5, blur=True, image_size=12, seed=9, crop=False, color=False),
     ],

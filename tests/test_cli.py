@@ -1,15 +1,19 @@
 """``python -m clr_lib`` and ``benchmarks/budget.py`` end to end, on a small CIFAR-10-shaped image folder."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from clr_lib import config
+from clr_lib.__main__ import main, parser
 from clr_lib.data import class_names, make_synthetic
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -45,8 +49,9 @@ def test_pretrain_evaluate_and_refuse_to_overwrite(fake_cifar, tmp_path):
                data_dir=fake_cifar, cache=tmp_path / "cache")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "kNN top-1" in done.stdout
-    assert {"encoder.keras", "metrics.json", "training.png"} <= {p.name for p in run.iterdir()}
+    assert {p.name for p in run.iterdir()} == {".clr_run.json", "encoder.keras", "metrics.json", "training.png"}
     metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["data_fingerprint"] == json.loads((run / ".clr_run.json").read_text())["data_fingerprint"]
     assert metrics["method"] == "simclr" and metrics["profile"]["name"] == "smoke"
     assert metrics["train_images"] == 512 and metrics["test_images"] == 256
     epochs = metrics["epochs"]
@@ -104,3 +109,123 @@ def test_budget_benchmark_prints_one_line_and_keeps_earlier_runs(fake_cifar, tmp
     assert run["evaluated_on"] == {"train": 600, "test": 300}
     assert 0.0 <= run["knn_top1"] <= 1.0 and 0.0 <= run["linear_probe_top1"] <= 1.0
     assert run["settings"]["minutes"] == 0.1 and len(run["curve"]["loss"]) >= 1
+
+
+@pytest.fixture
+def in_process(fake_cifar, tmp_path, monkeypatch):
+    """The environment of ``main`` called in this process, on the fake folder."""
+    monkeypatch.setenv("CLR_DATA_DIR", str(fake_cifar))
+    monkeypatch.setenv("CLR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CLR_PROFILE", raising=False)
+
+
+def run_main(capsys, *args) -> tuple[int, str]:
+    """The exit code and stderr of ``python -m clr_lib ARGS``, run in this process."""
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("name", ["SMOKE", "Book", "full"])
+def test_profile_names_are_case_insensitive(name):
+    args = parser().parse_args(["pretrain", "--method", "simclr", "--profile", name, "--out", "x"])
+    assert args.profile == name.lower()
+
+
+def test_out_must_be_a_real_folder(in_process, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("mine")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for out, message in (("a-file", "is a file, not a folder"), ("link", "is a symbolic link")):
+        for flag in ((), ("--replace",), ("--resume",)):
+            code, err = run_main(capsys, "pretrain", "--method", "simclr", "--profile", "smoke",
+                                 "--out", str(tmp_path / out), *flag)
+            assert code == 2 and message in err and "Traceback" not in err, err
+    assert (tmp_path / "a-file").read_text() == "mine" and not any((tmp_path / "real").iterdir())
+
+
+def test_replace_in_a_project_folder_deletes_nothing(in_process, tmp_path, monkeypatch, capsys):
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "setup.py").write_text("setup()")
+    (project / "src" / "module.py").write_text("x = 1")
+    (project / "metrics.json").write_text('{"accuracy": 0.9}')  # someone else's: not a clr_lib run
+    before = files(project)
+    monkeypatch.chdir(project)
+    code, err = run_main(capsys, "pretrain", "--method", "simclr", "--profile", "smoke", "--out", ".", "--replace")
+    assert code == 2 and "holds no clr_lib run to replace" in err and "setup.py" in err, err
+    assert files(project) == before
+
+
+@pytest.fixture
+def recorded_run(tmp_path):
+    """A run folder as pretrain leaves it (its encoder a stand-in: these commands must fail before reading it)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".clr_run.json").write_text("{}")
+    (run / "encoder.keras").write_bytes(b"PK not really a model")
+    (run / "metrics.json").write_text(json.dumps({"method": "simclr", "profile": asdict(config.PROFILES["smoke"]),
+                                                  "epochs": {"loss": [1.0]}, "seed": 0}))
+    (run / "training.png").write_bytes(b"png")
+    return run
+
+
+@pytest.mark.parametrize("args, data, message", [
+    (("--batch-size", "5000"), None, "batch size 5000 is larger than the 512 training images"),
+    ((), "no/such/data", "does not exist"),
+])
+def test_replace_checks_the_command_before_deleting(in_process, recorded_run, monkeypatch, capsys, args, data,
+                                                    message):
+    if data:
+        monkeypatch.setenv("CLR_DATA_DIR", data)
+    before = files(recorded_run)
+    code, err = run_main(capsys, "pretrain", "--method", "simclr", "--profile", "smoke", "--out", str(recorded_run),
+                         "--replace", *args)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert files(recorded_run) == before
+
+
+def test_evaluate_names_a_corrupt_encoder_or_metrics_file(in_process, recorded_run, capsys):
+    code, err = run_main(capsys, "evaluate", str(recorded_run))
+    assert code == 2 and f"{recorded_run / 'encoder.keras'} is corrupt" in err and "Traceback" not in err, err
+    (recorded_run / "metrics.json").write_text('{"method": "simclr", "profile": {"na')  # cut off mid-write
+    code, err = run_main(capsys, "evaluate", str(recorded_run))
+    assert code == 2 and f"{recorded_run / 'metrics.json'} cannot be read as JSON" in err, err
+
+
+def load_budget():
+    spec = importlib.util.spec_from_file_location("budget", REPOSITORY / "benchmarks" / "budget.py")
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+    return budget
+
+
+@pytest.mark.parametrize("minutes", ["0", "-1", "nan"])
+def test_budget_refuses_a_budget_that_is_not_positive(minutes, monkeypatch, capsys):
+    budget = load_budget()
+    monkeypatch.setattr(budget.data, "load_cifar10", lambda: pytest.fail("loaded the data before checking --minutes"))
+    with pytest.raises(SystemExit) as exit:
+        budget.main(["--method", "simclr", "--minutes", minutes])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and "positive, finite number of minutes" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", ["not json", b"\xff\xfe", "[1, 2]", "folder", "file/inside.json"])
+def test_budget_checks_the_results_file_before_training(content, tmp_path, monkeypatch, capsys):
+    budget = load_budget()
+    monkeypatch.setattr(budget.data, "load_cifar10", lambda: pytest.fail("trained before checking --results"))
+    results = tmp_path / "results.json"
+    if content == "folder":
+        results.mkdir()
+    elif content == "file/inside.json":
+        (tmp_path / "file").write_text("")
+        results = tmp_path / "file" / "inside.json"
+    else:
+        results.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(SystemExit) as exit:
+        budget.main(["--method", "simclr", "--minutes", "1", "--results", str(results)])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and f"--results {results}" in err and "Traceback" not in err, err

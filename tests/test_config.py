@@ -49,3 +49,9 @@ def test_profiles_are_frozen_and_ordered_by_cost():
     from clr_lib.models import ENCODERS
 
     assert {p.encoder for p in config.PROFILES.values()} <= set(ENCODERS)
+
+
+@pytest.mark.parametrize("name", [5, b"smoke", config.PROFILES["smoke"]])
+def test_a_name_that_is_not_a_string_is_a_type_error(name):
+    with pytest.raises(TypeError, match="get_profile takes a profile name \\(str: 'smoke', 'book', 'full'\\) or None"):
+        config.get_profile(name)

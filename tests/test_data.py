@@ -1,8 +1,13 @@
 """clr_lib.data against files written here with known pixels, and against CIFAR-10's published facts."""
 
+import contextlib
 import io
 import os
+import struct
+import sys
+import threading
 import time
+import tracemalloc
 import warnings
 import zipfile
 from pathlib import Path
@@ -33,9 +38,9 @@ def write_png(path, array):
     Image.fromarray(array).save(path)
 
 
-def png_bytes(array):
+def png_bytes(array, format="PNG"):
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
+    Image.fromarray(array).save(buffer, format=format)
     return buffer.getvalue()
 
 
@@ -108,6 +113,8 @@ def test_unlabeled_folder_and_labeled_choices(tmp_path):
 
 
 def test_grayscale_rgba_and_palette_become_rgb(tmp_path):
+    tmp_path = tmp_path / "images"  # beside the cache folder, not around it
+    tmp_path.mkdir()
     gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
     rgba = np.dstack([pixels(1), np.full((8, 8), 7, np.uint8)])
     Image.fromarray(gray).save(tmp_path / "gray.png")
@@ -143,6 +150,7 @@ def test_mixed_sizes_need_image_size(tmp_path):
 
 
 def test_corrupt_and_non_image_files_are_skipped_with_a_warning_naming_them(tmp_path):
+    tmp_path = tmp_path / "images"
     labeled_folder(tmp_path)
     (tmp_path / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (tmp_path / "cat" / "notes.txt").write_text("hello")
@@ -197,6 +205,145 @@ def test_zip_with_malicious_names_writes_nothing_outside_the_cache(tmp_path, mon
     assert all(p.suffix == ".npz" for p in private_cache.iterdir())
 
 
+def test_bad_arguments_and_broken_zips_are_clear_errors(tmp_path, monkeypatch):
+    write_png(tmp_path / "here" / "a.png", pixels(0))
+    monkeypatch.chdir(tmp_path / "here")
+    with pytest.raises(ValueError, match="path is empty"):  # not the working directory
+        data.load_image_folder("")
+    with pytest.raises(ValueError, match="image_size must be"):
+        data.load_image_folder(tmp_path / "here", image_size=32.0)
+    with pytest.raises(TypeError, match="must be ints"):
+        data.make_synthetic(1e3)
+
+    archive = make_zip(tmp_path / "pets.zip", labeled_folder(tmp_path / "pets"))
+    content = archive.read_bytes()
+    directory = content.index(b"PK\x01\x02")
+    (tmp_path / "broken.zip").write_bytes(content[:directory] + b"XX" + content[directory + 2:])
+    with pytest.raises(ValueError, match=r"not a valid zip archive \(BadZipFile: Bad magic number"):
+        data.load_image_folder(tmp_path / "broken.zip")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile's own "Duplicate name" warning
+        make_zip(tmp_path / "twice.zip", {"a.png": pixels(1)})
+        with zipfile.ZipFile(tmp_path / "twice.zip", "a") as z:
+            z.writestr("a.png", png_bytes(pixels(2)))
+    with pytest.warns(UserWarning, match=r"a.png \(2 members of this name in the zip archive; only the last is read"):
+        folder = data.load_image_folder(tmp_path / "twice.zip")
+    assert folder.files == ("a.png",)
+    np.testing.assert_array_equal(folder.images[0], pixels(2))
+
+
+def without_hanging(function, *args, fifos=(), seconds=20):
+    """``function(*args)`` in a thread; fail if it is still running after ``seconds`` (blocked on a FIFO)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # noqa: BLE001 - re-raised below, in the test's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        for fifo in fifos:  # a writer unblocks a reader stuck opening the FIFO, so the thread ends
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(seconds)
+        pytest.fail(f"{function.__name__}{args} still running after {seconds} s: it opened a FIFO")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and symbolic links")
+def test_fifos_and_broken_or_looping_links_are_skipped_not_opened(tmp_path):
+    written = labeled_folder(tmp_path / "pets")
+    fifo = tmp_path / "pets" / "cat" / "pipe.jpg"  # opening it would wait for a writer, forever
+    os.mkfifo(fifo)
+    (tmp_path / "pets" / "dog" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "pets" / "dog" / "self.png").symlink_to("self.png")
+    (tmp_path / "pets" / "dog" / "good.png").symlink_to(tmp_path / "pets" / "cat" / "x.png")  # followed
+    for attempt in ["decoded", "cached"]:
+        with pytest.warns(UserWarning) as record:
+            folder = without_hanging(data.load_image_folder, tmp_path / "pets", fifos=[fifo])
+        (message,) = [str(w.message) for w in record]
+        assert "Skipped 3 file(s)" in message and "cat/pipe.jpg (not a regular file" in message, attempt
+        assert "dog/gone.png (broken symbolic link" in message and "dog/self.png (symbolic link loop" in message
+        assert folder.files == ("cat/x.png", "cat/y.png", "cat/z.png", "dog/a.png", "dog/b.png", "dog/good.png")
+        np.testing.assert_array_equal(folder.images[-1], written["cat/x.png"])
+    assert len(without_hanging(data.source_fingerprint, tmp_path / "pets", fifos=[fifo])) == 16
+    with pytest.raises(ValueError, match="is a special file .*, neither a folder nor a .zip archive"):
+        without_hanging(data.load_image_folder, fifo, fifos=[fifo])
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_linked_folders_are_followed_but_a_link_loop_is_skipped(tmp_path):
+    """Symbolic links to folders are read like folders (a class folder, or a subfolder of one), except loops."""
+    written = labeled_folder(tmp_path / "pets")
+    write_png(tmp_path / "elsewhere" / "more_cats" / "m.png", pixels(10))
+    write_png(tmp_path / "elsewhere" / "birds" / "b.png", pixels(11))
+    (tmp_path / "pets" / "cat" / "more").symlink_to(tmp_path / "elsewhere" / "more_cats")
+    (tmp_path / "pets" / "bird").symlink_to(tmp_path / "elsewhere" / "birds", target_is_directory=True)
+    (tmp_path / "pets" / "cat" / "loop").symlink_to("..", target_is_directory=True)  # back to pets/
+    with pytest.warns(UserWarning, match=r"Skipped 1 file\(s\).*cat/loop/ \(symbolic link loop"):
+        folder = data.load_image_folder(tmp_path / "pets")
+    assert folder.class_names == ("bird", "cat", "dog")
+    assert folder.files == ("bird/b.png", "cat/more/m.png", *sorted(written))
+    assert folder.labels.tolist() == [0, 1, 1, 1, 1, 2, 2]
+    np.testing.assert_array_equal(folder.images[1], pixels(10))
+    np.testing.assert_array_equal(folder.images[2], written["cat/x.png"])
+
+
+def zip_bomb_member(path, name, size, header_size=None):
+    """Add ``size`` zeros (a few kB deflated) as ``name``; ``header_size``: the size its directory entry claims."""
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, bytes(size))
+    if header_size is not None:  # rewrite the uncompressed size in the central directory entry
+        content = bytearray(path.read_bytes())
+        entry = content.rindex(b"PK\x01\x02")
+        assert content[entry + 46:entry + 46 + len(name)] == name.encode()
+        struct.pack_into("<I", content, entry + 24, header_size)
+        path.write_bytes(bytes(content))
+
+
+def test_an_oversized_file_is_skipped_without_reading_it_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "MAX_IMAGE_BYTES", 2**20)
+    archive = make_zip(tmp_path / "bomb.zip", {"a.png": pixels(0)})
+    zip_bomb_member(archive, "huge.png", 5 * 2**20)
+    zip_bomb_member(archive, "liar.png", 8 * 2**20, header_size=100)
+    assert archive.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.warns(UserWarning) as record:
+            folder = data.load_image_folder(archive)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert folder.files == ("a.png",) and peak < 3 * 2**20, f"{peak / 2**20:.1f} MiB"
+    message = str(record[0].message)
+    assert "huge.png (too large: 5,242,880 bytes; the limit is clr_lib.data.MAX_IMAGE_BYTES = 1,048,576)" in message
+    assert "liar.png (BadZipFile" in message  # read up to its claimed 100 bytes: then the CRC-32 is wrong
+
+    monkeypatch.setattr(data, "MAX_IMAGE_BYTES", 8 * 2**20)  # a new limit: not the old skips from the cache
+    with pytest.warns(UserWarning, match=r"huge.png \(UnidentifiedImageError"):
+        data.load_image_folder(archive)
+
+    (tmp_path / "images").mkdir()
+    write_png(tmp_path / "images" / "a.png", pixels(0))
+    with open(tmp_path / "images" / "big.png", "wb") as file:
+        file.truncate(9 * 2**20)
+    with pytest.warns(UserWarning, match=r"big.png \(too large: 9,437,184 bytes"):
+        assert data.load_image_folder(tmp_path / "images").files == ("a.png",)
+
+    source = data._Source(tmp_path / "images", "images")
+    source.files()  # listed: a.png has its size
+    with open(tmp_path / "images" / "a.png", "ab") as file:
+        file.write(b"more")  # and grows before it is read: not read past the listed size
+    assert "grew while being read" in source.decode_all(["a.png"], None, "images")[0]
+
+
 # --- the cache -----------------------------------------------------------------------------------
 
 
@@ -232,6 +379,92 @@ def test_a_changed_file_or_zip_invalidates_the_cache(tmp_path):
     make_zip(archive, {**written, "dog/a.png": pixels(98)})
     os.utime(archive, ns=(2, 2))
     np.testing.assert_array_equal(data.load_image_folder(archive).images[3], pixels(98))
+
+
+def test_a_zip_rewritten_with_the_same_size_and_time_is_read_again(tmp_path):
+    def bmp_zip(pixels_of_a):  # BMP: the same size whatever the pixels, so the zip's size is the same too
+        return make_zip(tmp_path / "pets.zip", {"cat/a.bmp": png_bytes(pixels_of_a, "BMP")})
+
+    archive = bmp_zip(pixels(1))
+    before = archive.stat()
+    np.testing.assert_array_equal(data.load_image_folder(archive).images[0], pixels(1))
+    bmp_zip(pixels(3))
+    os.utime(archive, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (archive.stat().st_size, archive.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    np.testing.assert_array_equal(data.load_image_folder(archive).images[0], pixels(3))
+
+
+def test_a_cache_folder_inside_the_data_folder_is_refused(tmp_path, monkeypatch):
+    labeled_folder(tmp_path / "pets")
+    monkeypatch.setenv("CLR_CACHE_DIR", str(tmp_path / "pets" / "cache"))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(ValueError) as error:
+        data.load_image_folder(tmp_path / "pets")
+    message = str(error.value)
+    assert f"cache folder {tmp_path / 'pets' / 'cache'} is inside the data folder {tmp_path / 'pets'}" in message
+    assert "point CLR_CACHE_DIR at a folder outside it, or unset it" in message
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert len(data.load_image_folder(tmp_path / "pets", cache=False).images) == 5
+
+    monkeypatch.setenv("CLR_DATA_DIR", str(mini_cifar(tmp_path / "cifar")))
+    monkeypatch.setenv("CLR_CACHE_DIR", str(tmp_path / "cifar"))
+    with pytest.raises(ValueError, match="inside the data folder") as error:
+        data.load_cifar10()
+    assert "train/<class>" not in str(error.value)  # the layout is fine: no layout advice
+
+
+def interrupted_at(opcode, function, code):
+    """Run ``function()``, raising KeyboardInterrupt (as a Ctrl-C would) before the ``opcode``-th bytecode
+    that ``code`` runs outside an exception handler; True if it was raised."""
+    count = 0
+
+    def local(frame, event, arg):
+        nonlocal count
+        if event == "opcode" and sys.exc_info()[0] is None:
+            count += 1
+            if count == opcode:
+                raise KeyboardInterrupt
+        return local
+
+    def calls(frame, event, arg):
+        if frame.f_code is not code:
+            return None
+        frame.f_trace_opcodes = True
+        return local
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        function()
+        return False
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(previous)
+
+
+def test_a_cache_write_interrupted_at_any_moment_leaves_no_temporary_file(tmp_path):
+    folder = data.ImageFolder(pixels(0)[None], np.array([0]), ("cat",), ("cat/a.png",))
+    path = tmp_path / "cache" / f"pets-{'0' * 16}.npz"
+    opcode = 1
+    while interrupted_at(opcode, lambda: data._write_cache(path, folder, []), data._write_cache.__code__):
+        assert list(tmp_path.rglob("*.tmp")) == [], f"interrupted at bytecode {opcode}"
+        opcode += 1
+    assert opcode > 20 and [p.name for p in path.parent.iterdir()] == [path.name]  # not interrupted: written
+
+
+def test_stale_temporary_files_are_removed_by_the_next_write(tmp_path, private_cache):
+    private_cache.mkdir()
+    stale, fresh, other = "pets-0123456789abcdef.a1b2c3d4.tmp", "pets-0123456789abcdef.x_y9z8w7.tmp", "notes.tmp"
+    for name in [stale, fresh, other]:
+        (private_cache / name).write_bytes(b"PK partial")
+    hours_ago = time.time() - 2 * 3600
+    for name in [stale, other]:
+        os.utime(private_cache / name, (hours_ago, hours_ago))
+    labeled_folder(tmp_path / "pets")
+    data.load_image_folder(tmp_path / "pets")
+    left = sorted(p.name for p in private_cache.iterdir() if p.suffix == ".tmp")
+    assert left == sorted([fresh, other])  # a fresh one may be another process's write in progress
 
 
 def test_a_truncated_cache_file_is_rebuilt_with_a_warning(tmp_path, private_cache):
@@ -293,6 +526,24 @@ def test_cifar10_from_a_folder_and_a_zip(tmp_path, monkeypatch):
         assert np.bincount(y_train).tolist() == [2] * 10 and sorted(y_test) == list(range(10))
         assert y_train.tolist() != sorted(y_train.tolist())  # a fixed shuffle: classes mixed
         np.testing.assert_array_equal(data.load_cifar10()[0][1], y_train)
+
+
+def test_each_split_warns_only_about_its_own_files(tmp_path, monkeypatch):
+    root = mini_cifar(tmp_path / "cifar")
+    (root / "test" / "cat" / "notes.txt").write_text("not an image")
+    archive = tmp_path / "cifar.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(root.rglob("*.png")):
+            z.write(path, path.relative_to(root).as_posix())
+        z.writestr("test/../evil.png", png_bytes(pixels(0)))
+    for source in [root, archive]:
+        monkeypatch.setenv("CLR_DATA_DIR", str(source))
+        with pytest.warns(UserWarning) as record:
+            data.load_cifar10()
+        (message,) = [str(w.message) for w in record]
+        assert "(test/): " in message and "(train/)" not in message, message
+        expected = "cat/notes.txt (not an image file)" if source == root else "../evil.png (unsafe name in a zip"
+        assert expected in message
 
 
 def test_a_wrong_clr_data_dir_is_a_clear_error_without_a_download(tmp_path, monkeypatch):

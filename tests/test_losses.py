@@ -94,22 +94,6 @@ def test_dclw_matches_numpy(rng, shape, sigma):
     np.testing.assert_allclose(losses.dclw(a, b, 0.1, sigma).numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_dclw_weights_carry_no_gradient(rng):
-    """With the weights constant, d(DCLW)/dz equals the gradient of DCL with those fixed weights."""
-    a = tf.constant(rng.normal(size=(6, 4)), tf.float32)
-    b = tf.constant(rng.normal(size=(6, 4)), tf.float32)
-    w = tf.constant(ref_dclw_weights(a.numpy(), b.numpy(), 0.5), tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(a)
-        loss = losses.dclw(a, b, 0.1, 0.5)
-    with tf.GradientTape() as tape2:
-        tape2.watch(a)
-        an, bn = tf.math.l2_normalize(a, 1), tf.math.l2_normalize(b, 1)
-        fixed = 0.5 * (losses._decoupled(an, bn, 0.1, w) + losses._decoupled(bn, an, 0.1, w))
-    np.testing.assert_allclose(loss.numpy(), fixed.numpy(), rtol=1e-5)
-    np.testing.assert_allclose(tape.gradient(loss, a).numpy(), tape2.gradient(fixed, a).numpy(), atol=1e-5)
-
-
 def test_margin_loss_matches_formula():
     d = np.array([0.0, 0.5, 1.5, 0.2, 2.0])
     same = np.array([1, 1, 1, 0, 0])
@@ -167,6 +151,66 @@ def test_info_nce_and_margin_bad_input():
         losses.contrastive_margin_loss(np.ones(4), np.ones(3))
     with pytest.raises(ValueError, match=">= 0"):
         losses.contrastive_margin_loss(-np.ones(2), np.ones(2))
+
+
+def test_info_nce_refuses_an_empty_queue():
+    """With no negatives the softmax has one logit and the loss is 0 whatever the embeddings."""
+    with pytest.raises(ValueError, match="queue is empty"):
+        losses.info_nce(np.ones((4, 3)), np.ones((4, 3)), np.ones((0, 3)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["query", "key", "queue"])
+def test_info_nce_refuses_non_finite_embeddings_when_eager(rng, bad, where):
+    inputs = {"query": rng.normal(size=(4, 3)), "key": rng.normal(size=(4, 3)), "queue": rng.normal(size=(8, 3))}
+    inputs[where][1, 2] = bad
+    with pytest.raises(ValueError, match=f"{where} holds NaN or inf"):
+        losses.info_nce(inputs["query"], inputs["key"], inputs["queue"])
+    with pytest.raises(ValueError, match="z_b holds NaN or inf"):
+        losses.nt_xent(rng.normal(size=(4, 3)), inputs[where][:4])
+
+
+def test_info_nce_traces_under_xla_and_matches_numpy(rng):
+    """The eager-only checks must not break tracing: the compiled loss is the reference."""
+    q, k, queue = rng.normal(size=(4, 8)), rng.normal(size=(4, 8)), rng.normal(size=(16, 8))
+    compiled = tf.function(lambda a, b, c: losses.info_nce(a, b, c, 0.1), jit_compile=True)
+    value = compiled(*(tf.constant(x, tf.float32) for x in (q, k, queue)))
+    np.testing.assert_allclose(value.numpy(), ref_info_nce(q, k, queue, 0.1), rtol=1e-4)
+
+
+@pytest.mark.parametrize("temperature", [True, "0.1", None, [0.1], tf.constant(0.1)])
+def test_temperatures_that_are_not_numbers_are_a_type_error(temperature):
+    with pytest.raises(TypeError, match="temperature must be a real number"):
+        losses.info_nce(np.ones((4, 3)), np.ones((4, 3)), np.ones((8, 3)), temperature=temperature)
+
+
+@pytest.mark.parametrize("temperature", [1e-40, 1e-5, 0.99e-4])
+def test_temperatures_too_small_for_float32_are_refused(temperature):
+    with pytest.raises(ValueError, match="too small for float32.*>= 0.0001"):
+        losses.info_nce(np.ones((4, 3)), np.ones((4, 3)), np.ones((8, 3)), temperature=temperature)
+    with pytest.raises(ValueError, match="too small for float32"):
+        losses.nt_xent(np.ones((4, 3)), np.ones((4, 3)), temperature=temperature)
+
+
+@pytest.mark.parametrize(
+    "loss, reference",
+    [(lambda q, k, t: losses.info_nce(q, k, k[::-1], t), lambda q, k, t: ref_info_nce(q, k, k[::-1], t)),
+     (losses.nt_xent, ref_nt_xent)],
+    ids=["info_nce", "nt_xent"],
+)
+def test_the_smallest_allowed_temperature_still_matches_float64(rng, loss, reference):
+    """At MIN_TEMPERATURE the logits reach 1e4: float32 must still give the float64 value."""
+    q, k = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    t = losses.MIN_TEMPERATURE
+    np.testing.assert_allclose(loss(q, k, t).numpy(), reference(q, k, t), rtol=1e-3)
+
+
+def test_check_temperature_is_public_and_returns_a_float():
+    assert losses.check_temperature(np.float32(0.25)) == 0.25 and type(losses.check_temperature(1)) is float
+    assert losses.check_temperature(1e-30, minimum=0.0) == 1e-30
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="sigma must be > 0 and finite"):
+            losses.check_temperature(bad, "sigma")
 
 
 def ref_nnclr(nn, p, t):

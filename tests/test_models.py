@@ -74,3 +74,41 @@ def test_bad_names_and_dims_are_clear_errors():
         models.get_encoder("vgg")
     with pytest.raises(ValueError, match="at least one layer"):
         models.projection_head(())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"widths": ()}, "widths must be one positive int per stage"),
+    ({"widths": (16, 0)}, "widths must be one positive int per stage"),
+    ({"convs_per_stage": 0}, "convs_per_stage must be a positive int"),
+])
+def test_small_cnn_without_layers_is_refused(kwargs, match):
+    """widths=() or no convolutions would leave the 3 standardised channels as the 'features'."""
+    with pytest.raises(ValueError, match=match):
+        models.small_cnn(**kwargs)
+
+
+@pytest.mark.parametrize("name", list(models.ENCODERS))
+@pytest.mark.parametrize("shape", [(8, 8, 1), (32, 32, 4), (32, 32)])
+def test_encoders_refuse_images_that_are_not_rgb(name, shape):
+    with pytest.raises(ValueError, match=r"takes RGB images, input_shape \(H, W, 3\)"):
+        models.get_encoder(name, input_shape=shape)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 4])
+def test_small_cnn_needs_two_to_the_pools_pixels(stages):
+    """Each 2x2 max-pool (no padding) takes a side s to floor(s / 2), so stages - 1 pools leave
+    at least one pixel exactly when s >= 2 ** (stages - 1)."""
+    widths, side = tuple(8 * 2**i for i in range(stages)), 2 ** (stages - 1)
+    encoder = models.small_cnn(widths, input_shape=(side, side + 3, 3))
+    assert encoder(np.zeros((2, side, side + 3, 3), np.uint8)).shape == (2, widths[-1])
+    if side > 1:
+        with pytest.raises(ValueError, match=f"at least {side} x {side} pixels, got {side - 1} x {side}"):
+            models.small_cnn(widths, input_shape=(side - 1, side, 3))
+
+
+def test_resnets_minimum_image_sides():
+    """resnet18_cifar pads its strided convolutions, so even 1 x 1 works; ResNet-50 halves the
+    side five times and keras.applications asks for 32 x 32."""
+    assert models.resnet18_cifar(width=4, input_shape=(1, 1, 3))(np.zeros((1, 1, 1, 3))).shape == (1, 32)
+    with pytest.raises(ValueError, match="resnet50 halves the image side 5 times.*at least 32 x 32"):
+        models.get_encoder("resnet50", input_shape=(16, 16, 3))

@@ -5,11 +5,18 @@
 differs: its heads and extra state in ``__init__``, its loss in ``contrastive_loss``, and
 optionally what happens after each optimizer step in ``after_step`` (a momentum update, a
 queue to fill with the embeddings the loss handed over). The encoder, ``model.encoder``, is what downstream tasks keep.
+
+Under a ``tf.distribute`` strategy, ``contrastive_loss`` runs once per replica on that replica's
+slice of the global batch and returns the mean over the replica's own anchors; ``train_step``
+divides it by the number of replicas, so that the summed gradients are those of the global mean.
+``gather_replicas`` and ``replica_rows`` let a loss compare its local anchors with the candidates
+of the whole global batch.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import keras
 import tensorflow as tf
@@ -26,10 +33,50 @@ def num_replicas() -> int:
 
 
 def gather_replicas(x: tf.Tensor) -> tf.Tensor:
-    """Concatenate ``x`` from every replica along the batch axis (differentiable); ``x`` itself on one device."""
+    """Concatenate ``x`` from every replica along the batch axis (differentiable); ``x`` itself on one device.
+
+    ``(n, ...)`` per replica becomes ``(R * n, ...)``, replica 0's rows first; the gradient with
+    respect to a row flows back to the replica that computed it.
+    """
     if num_replicas() == 1:
         return x
     return tf.distribute.get_replica_context().all_gather(x, axis=0)
+
+
+def replica_id() -> tf.Tensor:
+    """This replica's index, an int32 scalar in ``[0, num_replicas())``; 0 on one device."""
+    if num_replicas() == 1:
+        return tf.constant(0, tf.int32)
+    return tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int32)
+
+
+def replica_rows(n: int | tf.Tensor) -> tf.Tensor:
+    """Where this replica's ``n`` rows sit in a batch gathered by ``gather_replicas``.
+
+    Returns the int32 indices ``replica_id() * n + [0, 1, ..., n - 1]``, shape ``(n,)``: the
+    labels of local anchors whose positives are their own rows among the gathered candidates (as
+    in the official SimCLR code and solo-learn). ``[0, ..., n - 1]`` on one device.
+    """
+    return replica_id() * n + tf.range(n, dtype=tf.int32)
+
+
+class UnsynchronizedBatchNormWarning(UserWarning):
+    """Training on several replicas with batch normalisation that is not synchronised across them."""
+
+
+def _batch_norm_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.BatchNormalization]:
+    """Every batch-normalisation layer inside ``layer``, nested models included."""
+    for sublayer in getattr(layer, "layers", []):
+        if isinstance(sublayer, keras.layers.BatchNormalization):
+            yield sublayer
+        else:
+            yield from _batch_norm_layers(sublayer)
+
+
+def _is_distributed(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``strategy`` is a ``tf.distribute`` strategy rather than TensorFlow's default (no strategy)."""
+    with strategy.scope():
+        return tf.distribute.has_strategy()
 
 
 class ContrastiveModel(keras.Model):
@@ -64,8 +111,12 @@ class ContrastiveModel(keras.Model):
 
     # --- what a method declares -------------------------------------------------------
     def contrastive_loss(self, view_a: tf.Tensor, view_b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
-        """The method's loss on a batch of view pairs (training mode), and the embeddings, if
-        any, that ``after_step`` should remember."""
+        """The method's loss on a batch of view pairs ``(n, H, W, 3)`` (training mode), and the
+        embeddings, if any, that ``after_step`` should remember.
+
+        Under a strategy: this replica's slice, with the loss averaged over its own anchors, so
+        that the mean over the replicas is the loss of the global batch.
+        """
         raise NotImplementedError
 
     def after_step(self, memory: tf.Tensor | None) -> None:
@@ -81,11 +132,33 @@ class ContrastiveModel(keras.Model):
         return self.projector(self.encoder(images, training=training), training=training)
 
     def compile(self, optimizer="adam", jit_compile: bool | str = "auto", **kwargs) -> None:
-        """``keras.Model.compile`` with XLA on by default, also on a CPU, except under a
-        ``tf.distribute`` strategy, where the step runs as a plain graph."""
+        """``keras.Model.compile`` with XLA on by default, also on a CPU, except when the model
+        trains under a ``tf.distribute`` strategy, where the step runs as a plain graph.
+
+        The strategy is the model's own, ``self.distribute_strategy`` (the one whose scope the
+        model was built in), wherever ``compile`` is called. With more than one replica, an
+        ``UnsynchronizedBatchNormWarning`` names the batch-normalisation layers that are not
+        synchronised.
+        """
+        strategy = self.distribute_strategy
         if jit_compile == "auto":
-            jit_compile = not tf.distribute.has_strategy()
+            jit_compile = not _is_distributed(strategy)
+        if strategy.num_replicas_in_sync > 1:
+            self._warn_unsynchronized_batch_norm(strategy.num_replicas_in_sync)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+
+    def _warn_unsynchronized_batch_norm(self, replicas: int) -> None:
+        names = [layer.name for layer in _batch_norm_layers(self) if not layer.synchronized]
+        if names:
+            warnings.warn(
+                f"{len(names)} batch-normalisation layers ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) "
+                f"are not synchronised across the {replicas} replicas: each replica normalises with the "
+                "statistics of its own slice, so training differs from one device on the same global batch, "
+                "and the positive pairs of a slice share its statistics. Build the encoder and the method "
+                "with sync_batch_norm=True.",
+                UnsynchronizedBatchNormWarning,
+                stacklevel=3,
+            )
 
     def compile_from_config(self, config: dict) -> None:
         """Restore the compiled state (optimizer and its slots) when ``keras.models.load_model`` reads a saved model."""

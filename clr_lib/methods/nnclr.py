@@ -7,17 +7,26 @@ import numpy as np
 import tensorflow as tf
 
 from clr_lib import losses, models
-from clr_lib.methods.base import ContrastiveModel, FifoQueue, gather_replicas
+from clr_lib.methods import _rowwise
+from clr_lib.methods.base import ContrastiveModel, FifoQueue, gather_replicas, replica_rows
 
 
 @keras.saving.register_keras_serializable(package="clr_lib")
 class NNCLR(ContrastiveModel):
     """NNCLR: each projection is replaced by its nearest neighbour (cosine) in a support set.
 
-    ``prediction_dims`` defaults to the projection head's first and last sizes. The support set is a FIFO of the ``queue_size`` most recent projections (view a). The
-    neighbour, found without gradient, is the positive for the other view's predictor output;
-    the loss is symmetrised: ``(L(NN(z_a), p_b) + L(NN(z_b), p_a)) / 2``. With
-    ``predictor=False`` the projections themselves play the predictions' part.
+    ``prediction_dims`` defaults to the projection head's first and last sizes. The support set
+    is a FIFO of the ``queue_size`` most recent projections (view a). The neighbour, found
+    without gradient, is the positive for the other view's predictor output, against the
+    predictions of the other images of the batch (``clr_lib.losses.nnclr_loss``)::
+
+        L(NN(z), p)_i = -log( exp(NN(z_i) . p_i / t) / sum_k exp(NN(z_i) . p_k / t) )
+
+    all vectors unit length; the loss is symmetrised: ``(L(NN(z_a), p_b) + L(NN(z_b), p_a)) / 2``.
+    With ``predictor=False`` the projections themselves play the predictions' part. Under
+    ``tf.distribute`` the predictions of every replica are gathered, so each replica contrasts its
+    ``n`` neighbours with the ``N`` predictions of the global batch, its own at rows
+    ``replica_rows(n)`` (as solo-learn does): the loss of one device on the global batch.
 
     ``keep_views=(height, width)`` also keeps, in a parallel FIFO ``support_views`` of
     ``(queue_size, height, width, 3)`` uint8 pixels, the view-a image behind every support-set
@@ -36,7 +45,7 @@ class NNCLR(ContrastiveModel):
         keep_views: tuple[int, int] | None = None,
         **kwargs,
     ):
-        losses._check_temperature(temperature)
+        losses.check_temperature(temperature)
         super().__init__(encoder, **kwargs)
         prediction_dims = prediction_dims or (self.projection_dims[0], self.projection_dims[-1])
         if predictor and prediction_dims[-1] != self.projection_dims[-1]:
@@ -93,16 +102,24 @@ class NNCLR(ContrastiveModel):
             similarities.append(tf.reduce_max(cosine, axis=1).numpy())
         return np.concatenate(indices).astype(np.int64), np.concatenate(similarities).astype(np.float32)
 
-    def _predict(self, z: tf.Tensor) -> tf.Tensor:
-        return self.predictor(z, training=True) if self.predictor is not None else z
+    def _global_predictions(self, z: tf.Tensor) -> tf.Tensor:
+        """The unit-length predictions ``(N, D)`` of the global batch, from this replica's projections ``(n, D)``."""
+        p = self.predictor(z, training=True) if self.predictor is not None else z
+        return gather_replicas(_rowwise.unit(p))
+
+    def _direction(self, neighbours: tf.Tensor, predictions: tf.Tensor) -> tf.Tensor:
+        """One direction of the loss for each local neighbour ``(n,)``: ``(n, D)`` neighbours
+        against the ``(N, D)`` gathered predictions, the positive at the neighbour's own row."""
+        scores = _rowwise.logits(_rowwise.unit(neighbours), predictions, self.temperature)
+        return _rowwise.cross_entropy(scores, replica_rows(tf.shape(neighbours)[0]))
 
     def contrastive_loss(self, view_a, view_b):
         self.support_set.check_batch(view_a, per="global")
         z_a, z_b = self.project(view_a, training=True), self.project(view_b, training=True)
         nn_a, _ = self.nearest_neighbours(z_a)
         nn_b, _ = self.nearest_neighbours(z_b)
-        loss = 0.5 * (losses.nnclr_loss(nn_a, self._predict(z_b), self.temperature)
-                      + losses.nnclr_loss(nn_b, self._predict(z_a), self.temperature))
+        p_a, p_b = self._global_predictions(z_a), self._global_predictions(z_b)
+        loss = 0.5 * tf.reduce_mean(self._direction(nn_a, p_b) + self._direction(nn_b, p_a))
         if self.keep_views is None:
             return loss, z_a
         if tuple(view_a.shape[1:3]) != self.keep_views:

@@ -6,30 +6,38 @@ import keras
 import tensorflow as tf
 
 from clr_lib import losses
-from clr_lib.methods.base import ContrastiveModel, gather_replicas
+from clr_lib.methods import _rowwise
+from clr_lib.methods.base import ContrastiveModel
 
 
 @keras.saving.register_keras_serializable(package="clr_lib")
 class SimCLR(ContrastiveModel):
     """SimCLR: NT-Xent between the projections of two views of each image.
 
-    Under ``tf.distribute`` the projections of every replica are gathered first, so the
-    negatives are the whole global batch, as in SimCLR's TPU training.
+    Every view of the batch is an anchor; its other view is the positive and the other ``2N - 2``
+    views of the batch are the negatives (``clr_lib.losses.nt_xent``). Under ``tf.distribute``
+    the negatives are the whole global batch, as in SimCLR's TPU training: each replica gathers
+    the projections of every replica and computes the loss of its own ``2n`` anchors against the
+    ``2N`` gathered views, a ``(2n, 2N)`` slice of the global logit matrix.
     """
 
     def __init__(self, encoder: keras.Model, temperature: float = 0.5, **kwargs):
-        losses._check_temperature(temperature)
+        losses.check_temperature(temperature)
         super().__init__(encoder, **kwargs)
         self.temperature = temperature
 
-    def pair_loss(self, z_a: tf.Tensor, z_b: tf.Tensor) -> tf.Tensor:
-        """The loss on the global batch of projections ``(N, D)``."""
-        return losses.nt_xent(z_a, z_b, self.temperature)
+    def anchor_losses(
+        self, anchors: tf.Tensor, candidates: tf.Tensor, own: tf.Tensor, positive: tf.Tensor
+    ) -> tf.Tensor:
+        """The loss of each anchor ``(2n,)``: NT-Xent. The arguments are ``_rowwise.two_view_rows``'s:
+        anchors ``(2n, D)``, candidates ``(2N, D)``, and each anchor's own and positive columns ``(2n,)``."""
+        scores = _rowwise.logits(anchors, candidates, self.temperature)
+        return _rowwise.cross_entropy(scores, positive, exclude=own)
 
     def contrastive_loss(self, view_a, view_b):
         z_a = self.project(view_a, training=True)
         z_b = self.project(view_b, training=True)
-        return self.pair_loss(gather_replicas(z_a), gather_replicas(z_b)), None
+        return tf.reduce_mean(self.anchor_losses(*_rowwise.two_view_rows(z_a, z_b))), None
 
     def get_config(self) -> dict:
         return {**super().get_config(), "temperature": self.temperature}
@@ -39,21 +47,34 @@ class SimCLR(ContrastiveModel):
 class DCL(SimCLR):
     """Decoupled contrastive learning: SimCLR with the positive removed from the denominator.
 
-    ``weighted=True`` is DCLW, which also weights each positive pair (``sigma``). Only
-    ``pair_loss`` differs from SimCLR.
+    ``l_i = -w_i s_i+ + log sum_{negatives} exp(s_ij)`` with ``w_i = 1`` (``clr_lib.losses.dcl``).
+    ``weighted=True`` is DCLW (``clr_lib.losses.dclw``), which weights each positive pair with
+    ``w_i = 2 - N softmax_i(z_a,i . z_b,i / sigma)`` over the (global) batch, as in the paper; the
+    weights average 1, and a pair far better aligned than the rest gets a negative weight, which
+    pushes its two views apart. ``clamp_weights=True`` uses ``max(w_i, 0)`` instead. Only
+    ``anchor_losses`` differs from SimCLR.
     """
 
     def __init__(
-        self, encoder: keras.Model, temperature: float = 0.1, weighted: bool = False, sigma: float = 0.5, **kwargs
+        self,
+        encoder: keras.Model,
+        temperature: float = 0.1,
+        weighted: bool = False,
+        sigma: float = 0.5,
+        clamp_weights: bool = False,
+        **kwargs,
     ):
+        losses.check_temperature(sigma, "sigma")
         super().__init__(encoder, temperature=temperature, **kwargs)
         self.weighted = weighted
         self.sigma = sigma
+        self.clamp_weights = clamp_weights
 
-    def pair_loss(self, z_a, z_b):
-        if self.weighted:
-            return losses.dclw(z_a, z_b, self.temperature, self.sigma)
-        return losses.dcl(z_a, z_b, self.temperature)
+    def anchor_losses(self, anchors, candidates, own, positive):
+        """The loss of each anchor ``(2n,)``: DCL, or DCLW with weights from the global batch."""
+        weight = _rowwise.dclw_weights(candidates, own, self.sigma, self.clamp_weights) if self.weighted else 1.0
+        return _rowwise.decoupled(_rowwise.logits(anchors, candidates, self.temperature), positive, own, weight)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "weighted": self.weighted, "sigma": self.sigma}
+        return {**super().get_config(), "weighted": self.weighted, "sigma": self.sigma,
+                "clamp_weights": self.clamp_weights}

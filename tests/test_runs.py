@@ -1,0 +1,296 @@
+"""``clr_lib.runs``: run folders that are never lost, resumed only as they were started, and read back safely.
+
+The runs train in-process on the small image folder of ``test_cli.py`` with a tiny profile;
+an interruption is an exception raised right after ``BackupAndRestore`` saved an epoch.
+"""
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from test_cli import fake_cifar  # noqa: F401  (a fixture)
+
+from clr_lib import augment, config, data, models, pipeline, results, runs
+
+PROFILE = config.get_profile("smoke").replace(epochs=3, train_size=128, test_size=64, batch_size=32, knn_k=10)
+
+
+class Interrupted(Exception):
+    """Stands for a kill: raised once an epoch is backed up."""
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (links as their target path), by relative name."""
+    return {str(p.relative_to(folder)): str(p.readlink()).encode() if p.is_symlink() else p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_symlink() or p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def data_env(fake_cifar, tmp_path_factory):  # noqa: F811
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLR_DATA_DIR", str(fake_cifar))
+        patch.setenv("CLR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def other_cifar(fake_cifar, tmp_path_factory):  # noqa: F811
+    """The same image folder with one test image changed: other data, as far as a run is concerned."""
+    other = tmp_path_factory.mktemp("other") / "cifar"
+    shutil.copytree(fake_cifar, other)
+    image = next((other / "test").rglob("*.png"))
+    image.write_bytes(image.read_bytes() + b"\0")
+    return other
+
+
+def interrupt_after(patch, epoch: int | None = None) -> list[int]:
+    """Stop training right after epoch ``epoch`` (0-based; None: never) is backed up; returns the epochs backed up."""
+    original, backed_up = keras.callbacks.BackupAndRestore.on_epoch_end, []
+
+    def on_epoch_end(self, index, logs=None):
+        original(self, index, logs)
+        backed_up.append(index)
+        if index == epoch:
+            raise Interrupted
+
+    patch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", on_epoch_end)
+    return backed_up
+
+
+def spy_writes(patch) -> list[Path]:
+    written, original = [], results.write_json
+    patch.setattr(results, "write_json", lambda path, record: written.append(Path(path)) or original(path, record))
+    return written
+
+
+@pytest.fixture(scope="module")
+def interrupted(data_env, tmp_path_factory):
+    """A run of 3 epochs interrupted after the first, and the JSON files written meanwhile."""
+    out = tmp_path_factory.mktemp("interrupted") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        interrupt_after(patch, 0)
+        written = spy_writes(patch)
+        with pytest.raises(Interrupted):
+            runs.pretrain("simclr", PROFILE, out, verbose=0)
+    return out, written
+
+
+@pytest.fixture(scope="module")
+def resumed(interrupted, tmp_path_factory):
+    """The interrupted run, copied and resumed: its folder, metrics, seeds of its datasets, epochs trained, writes."""
+    out = tmp_path_factory.mktemp("resumed") / "run"
+    shutil.copytree(interrupted[0], out)
+    backed_up_before = json.loads((out / "backup" / "history.json").read_text())["epochs"]
+    seeds, dataset = [], pipeline.pretraining_dataset
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "pretraining_dataset",
+                      lambda *args, seed=None, **kwargs: seeds.append(seed) or dataset(*args, seed=seed, **kwargs))
+        trained = interrupt_after(patch)
+        written = spy_writes(patch)
+        metrics = runs.pretrain("simclr", PROFILE, out, mode="resume", verbose=0)
+    return {"out": out, "metrics": metrics, "seeds": seeds, "trained": trained, "written": written,
+            "before": backed_up_before}
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    shutil.copytree(folder, tmp_path / "run", symlinks=True)
+    return tmp_path / "run"
+
+
+def test_interrupted_run_keeps_its_backup_and_settings(interrupted):
+    out, _ = interrupted
+    assert sorted(p.name for p in out.iterdir()) == [".clr_run.json", "backup"]
+    assert json.loads((out / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+    assert len(json.loads((out / "backup" / "history.json").read_text())["epochs"]["loss"]) == 1
+    settings = json.loads((out / ".clr_run.json").read_text())
+    assert settings["method"] == "simclr" and settings["encoder"] == "small_cnn" and settings["seed"] == 0
+    assert settings["profile"]["batch_size"] == 32 and settings["data_fingerprint"] == data.source_fingerprint()
+
+
+def test_resumed_run_has_every_epoch_once_and_its_clock_goes_on(resumed):
+    epochs = resumed["metrics"]["epochs"]
+    assert resumed["trained"] == [1, 2]  # only the epochs after the interruption were trained
+    assert {len(values) for values in epochs.values()} == {3}
+    assert epochs["loss"][0] == resumed["before"]["loss"][0]  # epoch 1 comes from the backup
+    assert epochs["wall_time"][0] == resumed["before"]["wall_time"][0]
+    assert all(a < b for a, b in zip(epochs["wall_time"], epochs["wall_time"][1:]))
+    stored = json.loads((resumed["out"] / "metrics.json").read_text())
+    assert stored["epochs"] == epochs and stored["data_fingerprint"] == data.source_fingerprint()
+    assert sorted(p.name for p in resumed["out"].iterdir()) == [".clr_run.json", "encoder.keras", "metrics.json",
+                                                              "training.png"]  # backup removed, no temporaries
+
+
+def test_resumed_epochs_draw_other_views_than_the_first(resumed, data_env):
+    """The resumed dataset is seeded apart from the first, whose stream a new dataset would replay."""
+    (resumed_seed,) = resumed["seeds"]
+    assert resumed_seed != 0
+    (x, _), _ = runs.load_data(PROFILE)
+    first, again = (next(iter(pipeline.pretraining_dataset(x, 32, augment.simclr_augment(seed=s), seed=s)))[0]
+                    for s in (0, resumed_seed))
+    assert not np.allclose(first.numpy(), again.numpy())
+
+
+def test_every_json_is_written_atomically(interrupted, resumed, data_env, tmp_path, monkeypatch):
+    names = {p.name for p in interrupted[1] + resumed["written"]}
+    assert {".clr_run.json", "history.json", "metrics.json"} <= names
+    run = copy_of(resumed["out"], tmp_path)
+    written = spy_writes(monkeypatch)
+    monkeypatch.setattr(runs.evaluation, "frozen_accuracy", lambda *args: {"knn_top1": 0.5, "linear_probe_top1": 0.5})
+    runs.evaluate(run)
+    assert [p.name for p in written] == ["evaluation.json"]
+    assert json.loads((run / "evaluation.json").read_text())["test_images"] == 64
+
+
+def test_resume_finishes_a_run_killed_before_its_results(data_env, tmp_path, monkeypatch):
+    out, profile = tmp_path / "run", PROFILE.replace(epochs=1)
+    def killed(*args):
+        raise Interrupted
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runs, "_write_results", killed)
+        with pytest.raises(Interrupted):
+            runs.pretrain("simclr", profile, out, verbose=0)
+    backed_up = json.loads((out / "backup" / "history.json").read_text())["epochs"]
+    trained = interrupt_after(monkeypatch)
+    metrics = runs.pretrain("simclr", profile, out, mode="resume", verbose=0)
+    assert trained == [] and metrics["epochs"] == backed_up and len(backed_up["loss"]) == 1
+    assert {"encoder.keras", "metrics.json", "training.png"} <= {p.name for p in out.iterdir()}
+    assert not (out / "backup").exists()
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"method": "moco"}, "method"),
+    ({"encoder": "small_cnn_slim"}, "encoder"),
+    ({"seed": 1}, "seed"),
+    ({"profile": PROFILE.replace(epochs=1)}, "profile.epochs"),  # as many epochs as are done: nothing left
+    ({"profile": PROFILE.replace(batch_size=16)}, "profile.batch_size"),
+    ({"temperature": 0.5}, "method_kwargs"),
+])
+def test_resume_refuses_other_settings(interrupted, data_env, tmp_path, change, key):
+    out = copy_of(interrupted[0], tmp_path)
+    before = snapshot(out)
+    arguments = {"method": "simclr", "profile": PROFILE, "out": out, "mode": "resume", "verbose": 0} | change
+    with pytest.raises(ValueError, match=f"started with other settings: .*{key}.*--replace"):
+        runs.pretrain(**arguments)
+    assert snapshot(out) == before
+
+
+def test_resume_refuses_other_data(interrupted, data_env, other_cifar, tmp_path, monkeypatch):
+    out = copy_of(interrupted[0], tmp_path)
+    monkeypatch.setenv("CLR_DATA_DIR", str(other_cifar))
+    with pytest.raises(ValueError, match="data_fingerprint"):
+        runs.pretrain("simclr", PROFILE, out, mode="resume", verbose=0)
+
+
+def test_resume_needs_a_backup(interrupted, resumed, data_env, tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        runs.pretrain("simclr", PROFILE, tmp_path / "missing", mode="resume")
+    assert not (tmp_path / "missing").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="it is empty"):
+        runs.pretrain("simclr", PROFILE, tmp_path / "empty", mode="resume")
+    started = copy_of(interrupted[0], tmp_path)
+    shutil.rmtree(started / "backup")  # stopped during its first epoch
+    with pytest.raises(FileNotFoundError, match="no backup to resume from.*--replace"):
+        runs.pretrain("simclr", PROFILE, started, mode="resume")
+    with pytest.raises(FileExistsError, match="finished run; nothing to resume"):
+        runs.pretrain("simclr", PROFILE, resumed["out"], mode="resume")
+
+
+def test_replace_refuses_a_folder_without_a_run(data_env, tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "precious.txt").write_text("keep")
+    (folder / "sub" / "more.csv").write_text("1,2")
+    before = snapshot(folder)
+    with pytest.raises(FileExistsError, match=r"no clr_lib run to replace.*precious.txt, sub/"):
+        runs.pretrain("simclr", PROFILE, folder, mode="replace")
+    with pytest.raises(FileExistsError, match=r"not empty \(it holds precious.txt, sub/\)"):
+        runs.pretrain("simclr", PROFILE, folder)
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("problem", ["batch size", "data"])
+def test_replace_checks_everything_before_deleting(resumed, data_env, tmp_path, monkeypatch, problem):
+    out = copy_of(resumed["out"], tmp_path)
+    before = snapshot(out)
+    profile = PROFILE.replace(batch_size=5000) if problem == "batch size" else PROFILE
+    if problem == "data":
+        monkeypatch.setenv("CLR_DATA_DIR", str(tmp_path / "no-such-data"))
+    with pytest.raises((ValueError, FileNotFoundError), match="larger than the 128|does not exist"):
+        runs.pretrain("simclr", profile, out, mode="replace")
+    assert snapshot(out) == before
+
+
+def test_evaluate_refuses_other_data(resumed, data_env, other_cifar, monkeypatch):
+    monkeypatch.setenv("CLR_DATA_DIR", str(other_cifar))
+    used, now = resumed["metrics"]["data_fingerprint"], data.source_fingerprint()
+    with pytest.raises(ValueError, match=f"fingerprint {used}.*fingerprint {now}.*point CLR_DATA_DIR at the data"):
+        runs.evaluate(resumed["out"])
+
+
+# --- property: --replace and --resume delete only what clr_lib wrote ---------------------------------
+
+USER_FILES = ["notes.txt", ".hidden", "encoder.keras.bak", "metrics.json~", "Training.PNG", "history.json",
+              "latest.weights.h5", ".clr_run.json.orig", "sub/more.csv", "sub/deeper/metrics.json",
+              "backup/notes.txt", "backup/sub/latest.weights.h5", "backup2/training_metadata.json",
+              "training.png/inside.txt", "evaluation.json@", "link"]
+
+
+def arrange(folder: Path, rng: random.Random, outside: Path) -> None:
+    """Add a random choice of user files (random bytes; ``link``/``evaluation.json@``: links outside)."""
+    for name in rng.sample(USER_FILES, rng.randint(1, 6)):
+        if (folder / name.rstrip("@")).exists():
+            continue
+        if name in {"link", "evaluation.json@"}:
+            target = outside / f"target-{rng.randrange(10**6)}"
+            target.write_text("outside")
+            (folder / name.rstrip("@")).symlink_to(target)
+            continue
+        path = folder / name
+        if path.parent.exists() and not path.parent.is_dir():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(rng.randint(0, 64)))
+
+
+@pytest.fixture
+def instant_training(monkeypatch):
+    """``runs.train`` without training: the run's callbacks see the epochs left, the model is an untrained one."""
+    model = runs.build_method("simclr", models.get_encoder("small_cnn"))
+
+    def train(method, profile, train_data, test_data, encoder=None, seed=0, callbacks=(), verbose=0, **kwargs):
+        logger = callbacks[0]
+        for epoch in range(len(logger.history.get("loss", [])), profile.epochs):
+            logger.on_epoch_end(epoch, {"loss": 1.0, "val_knn_acc": 0.1, "wall_time": 1.0})
+        return model, {}
+
+    monkeypatch.setattr(runs, "train", train)
+
+
+def test_replace_and_resume_never_delete_a_file_clr_lib_did_not_write(interrupted, resumed, data_env,
+                                                                       instant_training, tmp_path):
+    rng = random.Random(0)
+    for trial in range(6):
+        for mode, source in (("replace", resumed["out"]), ("resume", interrupted[0]), ("replace", None)):
+            out = tmp_path / f"{trial}-{mode}-{source is None}"
+            if source:
+                shutil.copytree(source, out)
+            else:
+                out.mkdir()
+            outside = out.with_name(out.name + "-outside")
+            outside.mkdir()
+            arrange(out, rng, outside)
+            own = set(snapshot(source)) if source else set()
+            user = {name: content for name, content in snapshot(out).items() if name not in own}
+            try:
+                runs.pretrain("simclr", PROFILE, out, mode=mode, verbose=0)
+            except (FileExistsError, FileNotFoundError, ValueError):
+                pass  # refused: a link or a folder where the run writes a file, or no run at all
+            after = snapshot(out)
+            assert {name: after.get(name) for name in user} == user, (mode, sorted(user))
+            assert all(p.read_text() == "outside" for p in outside.iterdir())
