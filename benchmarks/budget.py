@@ -27,6 +27,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from clr_lib import augment, data, evaluation, methods, models, pipeline, precision, results, runs  # noqa: E402
 from clr_lib.callbacks import KNNMonitor, TimeBudget  # noqa: E402
@@ -77,7 +78,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--jitter", type=float, default=0.5, help="colour-jitter strength")
     cli.add_argument("--view-size", type=int, default=32, help="side of the training views (evaluation is at 32)")
     cli.add_argument("--queue", type=int, help="MoCo queue / NNCLR support-set size")
-    cli.add_argument("--no-xla", action="store_true", help="compile the step without XLA")
+    cli.add_argument("--xla", default="auto", choices=["auto", "on", "off"],
+                     help="compile the step with XLA: auto = on a GPU only (ContrastiveModel.compile)")
     cli.add_argument("--precision", default="float32", choices=precision.CHOICES,
                      help="float32, bfloat16 (Keras mixed_bfloat16) or auto: bfloat16 where the CPU has it")
     cli.add_argument("--quick-eval", action="store_true",
@@ -105,8 +107,17 @@ def build_encoder(args: argparse.Namespace) -> keras.Model:
 
 def build_optimizer(args: argparse.Namespace) -> keras.optimizers.Optimizer:
     if args.optimizer == "sgd":
-        return keras.optimizers.SGD(args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
-    return keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
+        optimizer = keras.optimizers.SGD(args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+    else:
+        optimizer = keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
+    return runs.decay_only_weights(optimizer)
+
+
+def jit_compile(args: argparse.Namespace) -> bool:
+    """``--xla`` as ``compile``'s ``jit_compile``; ``auto`` is ``ContrastiveModel.compile``'s rule: a GPU only."""
+    if args.xla == "auto":
+        return bool(tf.config.list_physical_devices("GPU"))
+    return args.xla == "on"
 
 
 def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
@@ -114,7 +125,7 @@ def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
         model = methods.supervised_classifier(encoder, num_classes=10)
         model.compile(build_optimizer(args),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"], jit_compile=not args.no_xla)
+                      metrics=["accuracy"], jit_compile=jit_compile(args))
         return model
     settings = {"projection_dims": tuple(int(d) for d in args.projection.split(","))}
     if args.temperature is not None:
@@ -122,7 +133,7 @@ def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
     if args.queue is not None:
         settings["queue_size"] = args.queue
     model = runs.build_method(args.method, encoder, **settings)
-    model.compile(build_optimizer(args), jit_compile=not args.no_xla)
+    model.compile(build_optimizer(args), jit_compile=jit_compile(args))
     return model
 
 
@@ -164,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     accuracy = evaluation.frozen_accuracy(encoder, (x, y), (x_test, y_test), k=200, temperature=0.1)
     result = {
         "method": args.method, "encoder": args.encoder, "settings": vars(args) | {"results": str(args.results)},
-        "precision": chosen, "xla": not args.no_xla,
+        "precision": chosen, "xla": model.jit_compile,
         "images_seen": int(model.optimizer.iterations.numpy()) * args.batch_size,
         **accuracy,
         "wall_seconds": wall, "load_seconds": load_seconds,

@@ -9,6 +9,13 @@ number, <= 0 or below ``MIN_TEMPERATURE``, and, when called eagerly, NaN or inf 
 Inside a ``tf.function`` (a compiled train step) only the static shapes are checked: the
 finiteness check would need the values, so a NaN there gives a NaN loss;
 ``tf.debugging.enable_check_numerics()`` finds the op that made it.
+
+The losses over two views are built from row functions, the loss of each anchor (row) of a
+logit matrix ``scores`` ``(n, M)``: ``similarity_logits``, ``nt_xent_rows``, ``dcl_rows`` and
+``dclw_weights``. With all ``N`` images as anchors (``n = N``) they give the full-matrix losses
+above; under ``tf.distribute`` a replica passes only its own ``n`` anchors against the
+candidates gathered from every replica, a slice of the global matrix (``clr_lib.methods``).
+They take float32 tensors, L2-normalised where stated, and check nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import tensorflow as tf
 # similarities is rounding noise, and below about 3e-39 the logits overflow to inf (a NaN loss).
 # Published temperatures are 0.05 to 1.
 MIN_TEMPERATURE = 1e-4
+
+_MASKED = 1e9  # subtracted from a logit to take its candidate out of a softmax
 
 
 def check_temperature(temperature: float, name: str = "temperature", minimum: float = MIN_TEMPERATURE) -> float:
@@ -104,6 +113,57 @@ def contrastive_margin_loss(distance, same, margin: float = 1.0) -> tf.Tensor:
     return tf.reduce_mean(y * tf.square(d) + (1.0 - y) * tf.square(tf.nn.relu(margin - d)))
 
 
+def similarity_logits(anchors: tf.Tensor, candidates: tf.Tensor, temperature: float) -> tf.Tensor:
+    """``s_ij = anchor_i . candidate_j / t``: unit rows ``(n, D)`` and ``(M, D)`` give ``(n, M)``."""
+    return tf.matmul(anchors, candidates, transpose_b=True) / temperature
+
+
+def nt_xent_rows(scores: tf.Tensor, positive: tf.Tensor, exclude: tf.Tensor | None = None) -> tf.Tensor:
+    """Softmax cross-entropy of each row of ``scores`` ``(n, M)`` at its ``positive`` column, ``(n,)``.
+
+    ``l_i = -s_i,p(i) + log sum_{j != e(i)} exp(s_ij)``: NT-Xent (Chen et al. 2020) with the
+    anchor's own column ``e(i) = exclude[i]`` left out of the denominator; with ``exclude=None``
+    every column stays, as in NNCLR (Dwibedi et al. 2021). ``positive``, ``exclude``: int
+    ``(n,)`` columns.
+    """
+    if exclude is not None:
+        scores = scores - _MASKED * tf.one_hot(exclude, tf.shape(scores)[1])
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positive, logits=scores)
+
+
+def dcl_rows(scores: tf.Tensor, positive: tf.Tensor, exclude: tf.Tensor, weight: tf.Tensor | float = 1.0) -> tf.Tensor:
+    """Decoupled contrastive loss (Yeh et al. 2022) of each row of ``scores`` ``(n, M)``, ``(n,)``.
+
+    ``l_i = -w_i s_i,p(i) + log sum_{j not in {p(i), e(i)}} exp(s_ij)``: the positive ``p(i) =
+    positive[i]`` out of the denominator as well as the anchor's own column ``e(i) =
+    exclude[i]``. ``weight`` ``w_i``: 1 for DCL, ``(n,)`` ``dclw_weights`` for DCLW.
+    """
+    width = tf.shape(scores)[1]
+    negatives = scores - _MASKED * (tf.one_hot(positive, width) + tf.one_hot(exclude, width))
+    positive_logit = tf.gather(scores, positive, batch_dims=1)
+    return -weight * positive_logit + tf.reduce_logsumexp(negatives, axis=1)
+
+
+def dclw_weights(cosines: tf.Tensor, sigma: float, clamp: bool = False) -> tf.Tensor:
+    """DCLW's weight of each positive pair (Yeh et al. 2022), without gradient, ``(N,)``.
+
+    ``w_i = 2 - exp(c_i / sigma) / mean_j exp(c_j / sigma) = 2 - N softmax_i(c / sigma)`` for the
+    cosines ``c`` ``(N,)`` of the ``N`` positive pairs of the (global) batch, a von Mises-Fisher
+    weighting: pairs already close get less weight, hard positives more. The weights average 1,
+    and a pair much better aligned than the rest gets a *negative* one (its positive term then
+    pushes its views apart); ``clamp=True`` uses ``max(w_i, 0)`` instead (the paper has no clamp).
+    """
+    weight = 2.0 - tf.cast(tf.shape(cosines)[0], tf.float32) * tf.nn.softmax(cosines / sigma)
+    return tf.stop_gradient(tf.maximum(weight, 0.0) if clamp else weight)
+
+
+def _two_views(a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``z = normalize([a; b])`` ``(2N, D)``, each view's own column ``(2N,)`` and its other view's."""
+    n = tf.shape(a)[0]
+    z = tf.math.l2_normalize(tf.concat([a, b], axis=0), axis=1)
+    return z, tf.range(2 * n), tf.concat([tf.range(n, 2 * n), tf.range(n)], axis=0)
+
+
 def nt_xent(z_a, z_b, temperature: float = 0.5) -> tf.Tensor:
     """NT-Xent, SimCLR's loss (Chen et al. 2020), over the ``2N`` views of ``N`` images.
 
@@ -115,15 +175,8 @@ def nt_xent(z_a, z_b, temperature: float = 0.5) -> tf.Tensor:
     Returns the mean of ``l_i`` over all ``2N`` anchors. ``z_a, z_b``: ``(N, D)``.
     """
     temperature = check_temperature(temperature)
-    a, b = _check_pair(z_a, z_b)
-    z = tf.math.l2_normalize(tf.concat([a, b], axis=0), axis=1)
-    n = tf.shape(a)[0]
-    logits = tf.matmul(z, z, transpose_b=True) / temperature
-    logits = logits - 1e9 * tf.eye(2 * n)  # an anchor is never its own negative
-    positives = tf.concat([tf.range(n, 2 * n), tf.range(n)], axis=0)
-    return tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positives, logits=logits)
-    )
+    z, own, positive = _two_views(*_check_pair(z_a, z_b))
+    return tf.reduce_mean(nt_xent_rows(similarity_logits(z, z, temperature), positive, exclude=own))
 
 
 def info_nce(query, key, queue, temperature: float = 0.2) -> tf.Tensor:
@@ -150,17 +203,6 @@ def info_nce(query, key, queue, temperature: float = 0.2) -> tf.Tensor:
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
-def _decoupled(a: tf.Tensor, b: tf.Tensor, temperature: float, positive_weight) -> tf.Tensor:
-    """DCL for anchors ``a`` (positives ``b``): ``-w_i s_ii + log sum_{negatives} exp``, mean over i."""
-    n = tf.shape(a)[0]
-    off_diagonal = 1e9 * tf.eye(n)
-    cross = tf.matmul(a, b, transpose_b=True) / temperature  # a_i . b_j
-    within = tf.matmul(a, a, transpose_b=True) / temperature  # a_i . a_j
-    negatives = tf.concat([cross - off_diagonal, within - off_diagonal], axis=1)
-    positive = tf.linalg.diag_part(cross)
-    return tf.reduce_mean(-positive_weight * positive + tf.reduce_logsumexp(negatives, axis=1))
-
-
 def dcl(z_a, z_b, temperature: float = 0.1) -> tf.Tensor:
     """Decoupled contrastive loss (Yeh et al. 2022): NT-Xent without the positive in the denominator.
 
@@ -169,9 +211,8 @@ def dcl(z_a, z_b, temperature: float = 0.1) -> tf.Tensor:
     ``z_b``), mean over all ``2N``. ``z_a, z_b``: ``(N, D)``, L2-normalised here.
     """
     temperature = check_temperature(temperature)
-    a, b = _check_pair(z_a, z_b)
-    a, b = tf.math.l2_normalize(a, axis=1), tf.math.l2_normalize(b, axis=1)
-    return 0.5 * (_decoupled(a, b, temperature, 1.0) + _decoupled(b, a, temperature, 1.0))
+    z, own, positive = _two_views(*_check_pair(z_a, z_b))
+    return tf.reduce_mean(dcl_rows(similarity_logits(z, z, temperature), positive, own))
 
 
 def dclw(z_a, z_b, temperature: float = 0.1, sigma: float = 0.5, clamp: bool = False) -> tf.Tensor:
@@ -185,12 +226,11 @@ def dclw(z_a, z_b, temperature: float = 0.1, sigma: float = 0.5, clamp: bool = F
     """
     temperature = check_temperature(temperature)
     sigma = check_temperature(sigma, "sigma")
-    a, b = _check_pair(z_a, z_b)
-    a, b = tf.math.l2_normalize(a, axis=1), tf.math.l2_normalize(b, axis=1)
-    n = tf.cast(tf.shape(a)[0], tf.float32)
-    weight = 2.0 - n * tf.nn.softmax(tf.reduce_sum(a * b, axis=1) / sigma)
-    weight = tf.stop_gradient(tf.maximum(weight, 0.0) if clamp else weight)
-    return 0.5 * (_decoupled(a, b, temperature, weight) + _decoupled(b, a, temperature, weight))
+    z, own, positive = _two_views(*_check_pair(z_a, z_b))
+    n = tf.shape(z)[0] // 2
+    weight = dclw_weights(tf.reduce_sum(z[:n] * z[n:], axis=1), sigma, clamp)
+    weight = tf.concat([weight, weight], axis=0)  # both views of image i get w_i
+    return tf.reduce_mean(dcl_rows(similarity_logits(z, z, temperature), positive, own, weight))
 
 
 def nnclr_loss(neighbours, predictions, temperature: float = 0.1) -> tf.Tensor:
@@ -205,9 +245,7 @@ def nnclr_loss(neighbours, predictions, temperature: float = 0.1) -> tf.Tensor:
     temperature = check_temperature(temperature)
     nn, p = _check_pair(neighbours, predictions, names=("neighbours", "predictions"))
     nn, p = tf.math.l2_normalize(nn, axis=1), tf.math.l2_normalize(p, axis=1)
-    logits = tf.matmul(nn, p, transpose_b=True) / temperature
-    labels = tf.range(tf.shape(nn)[0])
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    return tf.reduce_mean(nt_xent_rows(similarity_logits(nn, p, temperature), tf.range(tf.shape(nn)[0])))
 
 
 def n_pair_loss(anchors, positives) -> tf.Tensor:

@@ -6,7 +6,6 @@ and the outputs cannot disagree (myst-nb renders ``{glue:text}`name:format``` in
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -77,14 +76,3 @@ def save_results(name: str, values: dict, profile: Profile, folder: str | os.Pat
     """
     return results.write_json(Path(folder) / profile.name / f"{name}.json",
                               {"profile": profile.name, "hardware": hardware(), **values})
-
-
-def load_results(name: str, profile: Profile, folder: str | os.PathLike = "results") -> dict | None:
-    """The numbers ``save_results`` stored for ``profile``, or ``None`` (with a note saying which notebook
-    makes them) when that chapter has not been run in this profile here."""
-    path = Path(folder) / profile.name / f"{name}.json"
-    if not path.exists():
-        print(f"note: {path} does not exist yet; run the notebook {name}.ipynb in the {profile.name!r} "
-              "profile to add its numbers here.")
-        return None
-    return json.loads(path.read_text())

@@ -48,15 +48,27 @@ def build_method(name: str, encoder: keras.Model, **kwargs) -> methods.Contrasti
     return METHODS[name](encoder, **kwargs)
 
 
+NO_WEIGHT_DECAY = ("bias", "gamma", "beta")  # biases and batch-norm scales and shifts
+
+
+def decay_only_weights(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """``optimizer`` with weight decay on the kernels of convolutions and dense layers only, not on
+    biases nor batch-norm scales and shifts (``NO_WEIGHT_DECAY``), as the reference code of SimCLR,
+    MoCo and solo-learn does: decaying a batch-norm scale shrinks a layer's output for nothing."""
+    optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
+    return optimizer
+
+
 def make_optimizer(profile: Profile, steps_per_epoch: int, epochs: int | None = None) -> keras.optimizers.Optimizer:
-    """AdamW with linear warm-up to ``profile.learning_rate`` and cosine decay to 0 over ``epochs`` (default: the profile's)."""
+    """AdamW with linear warm-up to ``profile.learning_rate`` and cosine decay to 0 over ``epochs``
+    (default: the profile's); weight decay on the weights only (``decay_only_weights``)."""
     total = max(1, (epochs or profile.epochs) * steps_per_epoch)
     warmup = min(total - 1, int(profile.warmup_epochs * steps_per_epoch))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else profile.learning_rate,
         decay_steps=total - warmup, warmup_target=profile.learning_rate if warmup else None, warmup_steps=warmup,
     )
-    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=profile.weight_decay)
+    return decay_only_weights(keras.optimizers.AdamW(learning_rate=schedule, weight_decay=profile.weight_decay))
 
 
 def load_data(profile: Profile, seed: int = 0) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:

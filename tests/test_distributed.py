@@ -55,8 +55,9 @@ def test_each_replica_averages_the_loss_of_its_own_anchors(report, name):
 
 def test_compile_follows_the_model_strategy_and_warns_of_unsynchronised_batch_norm(report):
     """Built in the strategy's scope and compiled outside it: no XLA, and a warning only when
-    batch norm is not synchronised; built and compiled without a strategy: XLA."""
+    batch norm is not synchronised; built and compiled without a strategy: XLA only on a GPU
+    (these tests run on the CPU, where the plain graph is faster)."""
     decisions = report["compile"]
     assert decisions["synced"] == {"jit_compile": False, "warned": False}
     assert decisions["unsynced"] == {"jit_compile": False, "warned": True}
-    assert decisions["single"] == {"jit_compile": True}
+    assert decisions["single"] == {"jit_compile": False}

@@ -208,8 +208,8 @@ def test_linear_probe_c_fixes_the_regularisation():
     scaled = (feats - feats.mean(axis=0)) / feats.std(axis=0)
     by_hand = LogisticRegression(C=0.37, max_iter=1000).fit(scaled, y)
     np.testing.assert_array_equal(probe.predict(feats), by_hand.predict(scaled))
-    with pytest.raises(ValueError, match="class 2 has 1: pass c="):
-        evaluation.fit_linear_probe(feats[:31], np.r_[np.zeros(15), np.ones(15), [2]])
+    with pytest.warns(UserWarning, match="class 2 has 1: C is fixed at 1.0"):
+        assert evaluation.fit_linear_probe(feats[:31], np.r_[np.zeros(15), np.ones(15), [2]])[-1].C == 1.0
     assert evaluation.fit_linear_probe(feats[:31], np.r_[np.zeros(15), np.ones(15), [2]], c=1.0)[-1].C == 1.0
 
 

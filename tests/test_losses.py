@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import reference_losses as ref
 import tensorflow as tf
 
 from clr_lib import losses
@@ -254,3 +255,61 @@ def test_n_pair_loss_bad_input():
         losses.n_pair_loss(np.ones((4, 3)), np.ones((4, 2)))
     with pytest.raises(ValueError, match="N >= 2"):
         losses.n_pair_loss(np.ones((1, 3)), np.ones((1, 3)))
+
+
+# The row functions: the loss of each anchor, here for a slice of the anchors (rows ``lo:hi`` of
+# the ``2N``, as one replica of several computes them) against all ``2N`` candidates.
+
+def two_views(a, b):
+    """``z = normalize([a; b])`` ``(2N, D)``, each view's own column and its other view's, ``(2N,)``."""
+    n = len(a)
+    z = tf.math.l2_normalize(tf.constant(np.concatenate([a, b]), tf.float32), axis=1)
+    return z, tf.range(2 * n), tf.constant(np.concatenate([np.arange(n, 2 * n), np.arange(n)]), tf.int32)
+
+
+def test_similarity_logits_matches_numpy(rng):
+    a, c = normalize(rng.normal(size=(3, 5))), normalize(rng.normal(size=(7, 5)))
+    got = losses.similarity_logits(tf.constant(a, tf.float32), tf.constant(c, tf.float32), 0.2).numpy()
+    assert got.shape == (3, 7)
+    np.testing.assert_allclose(got, a @ c.T / 0.2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("lo, hi", [(0, 10), (2, 5), (7, 10)])
+def test_nt_xent_rows_matches_numpy(rng, lo, hi):
+    a, b = rng.normal(size=(5, 8)), rng.normal(size=(5, 8))
+    z, own, positive = two_views(a, b)
+    scores = losses.similarity_logits(z[lo:hi], z, 0.2)
+    got = losses.nt_xent_rows(scores, positive[lo:hi], exclude=own[lo:hi]).numpy()
+    np.testing.assert_allclose(got, ref.nt_xent_rows(a, b, 0.2)[lo:hi], rtol=1e-4)
+
+
+def test_nt_xent_rows_without_exclude_is_nnclr(rng):
+    nn, p = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    scores = losses.similarity_logits(*(tf.constant(normalize(x), tf.float32) for x in (nn, p)), 0.1)
+    np.testing.assert_allclose(losses.nt_xent_rows(scores, tf.range(6)).numpy(), ref.nnclr_rows(nn, p, 0.1), rtol=1e-4)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("lo, hi", [(0, 10), (3, 8)])
+def test_dcl_rows_matches_numpy(rng, weighted, lo, hi):
+    a, b = rng.normal(size=(5, 8)), rng.normal(size=(5, 8))
+    z, own, positive = two_views(a, b)
+    w = ref.dclw_weights(a, b, 0.5) if weighted else None
+    weight = 1.0 if w is None else tf.constant(np.concatenate([w, w])[lo:hi], tf.float32)
+    got = losses.dcl_rows(losses.similarity_logits(z[lo:hi], z, 0.1), positive[lo:hi], own[lo:hi], weight).numpy()
+    np.testing.assert_allclose(got, ref.dcl_rows(a, b, 0.1, w)[lo:hi], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("clamp", [False, True])
+def test_dclw_weights_matches_numpy(clamp):
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(8, 4)), rng.normal(size=(8, 4))
+    b[0] = a[0]  # a pair far better aligned than the rest: a negative weight, 0 when clamped
+    cosines = tf.constant(np.sum(normalize(a) * normalize(b), axis=1), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(cosines)
+        weight = losses.dclw_weights(cosines, 0.5, clamp)
+    expected = ref.dclw_weights(a, b, 0.5, clamp=clamp)
+    assert (expected[0] == 0) if clamp else (expected[0] < 0)
+    np.testing.assert_allclose(weight.numpy(), expected, rtol=1e-4, atol=1e-6)
+    assert tape.gradient(tf.reduce_sum(weight), cosines) is None  # a constant: no gradient

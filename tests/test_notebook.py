@@ -57,20 +57,21 @@ def test_table_is_markdown_with_one_line_per_row():
         notebook.table([["a"]], ["name", "value"])
 
 
-def test_results_round_trip_per_profile_without_touching_other_profiles(tmp_path, capsys):
+def test_results_round_trip_per_profile_without_touching_other_profiles(tmp_path):
+    from clr_lib import results
     from clr_lib.config import get_profile
 
     smoke, book = get_profile("smoke"), get_profile("book")
     notebook.save_results("ch1", {"accuracy": 0.75}, book, folder=tmp_path)
     path = notebook.save_results("ch1", {"accuracy": 0.1}, smoke, folder=tmp_path)
     assert path == tmp_path / "smoke" / "ch1.json"
-    assert notebook.load_results("ch1", book, folder=tmp_path)["accuracy"] == 0.75
-    assert notebook.load_results("ch1", smoke, folder=tmp_path)["profile"] == "smoke"
-    assert not list(tmp_path.rglob("*.partial"))
+    assert results.chapter_record("ch1", "book", folder=tmp_path)["accuracy"] == 0.75
+    assert results.chapter_record("ch1", "smoke", folder=tmp_path)["profile"] == "smoke"
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_missing_results_name_the_notebook_to_run(tmp_path, capsys):
-    from clr_lib.config import get_profile
+def test_missing_results_name_the_notebook_to_run(tmp_path):
+    from clr_lib import results
 
-    assert notebook.load_results("01_supervised_baseline", get_profile("book"), folder=tmp_path) is None
-    assert "run the notebook 01_supervised_baseline.ipynb in the 'book' profile" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="Run that notebook first.*01_supervised_baseline.ipynb"):
+        results.chapter_record("01_supervised_baseline", "book", folder=tmp_path)

@@ -294,3 +294,17 @@ def test_replace_and_resume_never_delete_a_file_clr_lib_did_not_write(interrupte
             after = snapshot(out)
             assert {name: after.get(name) for name in user} == user, (mode, sorted(user))
             assert all(p.read_text() == "outside" for p in outside.iterdir())
+
+
+def test_weight_decay_shrinks_kernels_but_spares_biases_and_batch_norm():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    dense, norm = model.layers
+    dense.bias.assign(np.ones(3, np.float32))  # zero would look spared even if decayed
+    profile = config.get_profile("smoke").replace(learning_rate=0.1, weight_decay=0.5, warmup_epochs=0)
+    optimizer = runs.make_optimizer(profile, steps_per_epoch=10, epochs=1)
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    optimizer.apply([keras.ops.zeros_like(v) for v in model.trainable_variables], model.trainable_variables)
+    # AdamW with a zero gradient moves a weight only by its decay: w <- w - lr * wd * w (lr 0.1 at step 0)
+    np.testing.assert_allclose(dense.kernel.numpy(), before[dense.kernel.path] * (1 - 0.1 * 0.5), rtol=1e-6)
+    for spared in (dense.bias, norm.gamma, norm.beta):
+        np.testing.assert_array_equal(spared.numpy(), before[spared.path])

@@ -23,9 +23,6 @@ import tensorflow as tf
 
 from clr_lib import models
 
-# Keras 3.15 warns on every fit() over a tf.data dataset, where shuffling is the dataset's job.
-warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
-
 
 def num_replicas() -> int:
     """How many replicas (devices) the current ``tf.distribute`` strategy trains on; 1 without one."""
@@ -132,8 +129,10 @@ class ContrastiveModel(keras.Model):
         return self.projector(self.encoder(images, training=training), training=training)
 
     def compile(self, optimizer="adam", jit_compile: bool | str = "auto", **kwargs) -> None:
-        """``keras.Model.compile`` with XLA on by default, also on a CPU, except when the model
-        trains under a ``tf.distribute`` strategy, where the step runs as a plain graph.
+        """``keras.Model.compile`` with XLA (``jit_compile="auto"``) on a GPU and a plain graph
+        elsewhere: on a CPU, TensorFlow's graph runs oneDNN's convolutions, which measured 1.4 to
+        1.65 times XLA's speed for the course's encoders (``benchmarks/throughput.py``), and under a
+        ``tf.distribute`` strategy the step is a plain graph too.
 
         The strategy is the model's own, ``self.distribute_strategy`` (the one whose scope the
         model was built in), wherever ``compile`` is called. With more than one replica, an
@@ -142,7 +141,7 @@ class ContrastiveModel(keras.Model):
         """
         strategy = self.distribute_strategy
         if jit_compile == "auto":
-            jit_compile = not _is_distributed(strategy)
+            jit_compile = bool(tf.config.list_physical_devices("GPU")) and not _is_distributed(strategy)
         if strategy.num_replicas_in_sync > 1:
             self._warn_unsynchronized_batch_norm(strategy.num_replicas_in_sync)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
@@ -159,6 +158,11 @@ class ContrastiveModel(keras.Model):
                 UnsynchronizedBatchNormWarning,
                 stacklevel=3,
             )
+
+    def fit(self, *args, shuffle: bool = False, **kwargs):
+        """``keras.Model.fit``, with ``shuffle=False`` by default: the view pairs come from a
+        ``tf.data`` dataset, which shuffles itself (Keras warns when asked to shuffle one)."""
+        return super().fit(*args, shuffle=shuffle, **kwargs)
 
     def compile_from_config(self, config: dict) -> None:
         """Restore the compiled state (optimizer and its slots) when ``keras.models.load_model`` reads a saved model."""

@@ -110,8 +110,8 @@ class NNCLR(ContrastiveModel):
     def _direction(self, neighbours: tf.Tensor, predictions: tf.Tensor) -> tf.Tensor:
         """One direction of the loss for each local neighbour ``(n,)``: ``(n, D)`` neighbours
         against the ``(N, D)`` gathered predictions, the positive at the neighbour's own row."""
-        scores = _rowwise.logits(_rowwise.unit(neighbours), predictions, self.temperature)
-        return _rowwise.cross_entropy(scores, replica_rows(tf.shape(neighbours)[0]))
+        scores = losses.similarity_logits(_rowwise.unit(neighbours), predictions, self.temperature)
+        return losses.nt_xent_rows(scores, replica_rows(tf.shape(neighbours)[0]))
 
     def contrastive_loss(self, view_a, view_b):
         self.support_set.check_batch(view_a, per="global")

@@ -31,8 +31,8 @@ class SimCLR(ContrastiveModel):
     ) -> tf.Tensor:
         """The loss of each anchor ``(2n,)``: NT-Xent. The arguments are ``_rowwise.two_view_rows``'s:
         anchors ``(2n, D)``, candidates ``(2N, D)``, and each anchor's own and positive columns ``(2n,)``."""
-        scores = _rowwise.logits(anchors, candidates, self.temperature)
-        return _rowwise.cross_entropy(scores, positive, exclude=own)
+        scores = losses.similarity_logits(anchors, candidates, self.temperature)
+        return losses.nt_xent_rows(scores, positive, exclude=own)
 
     def contrastive_loss(self, view_a, view_b):
         z_a = self.project(view_a, training=True)
@@ -72,8 +72,14 @@ class DCL(SimCLR):
 
     def anchor_losses(self, anchors, candidates, own, positive):
         """The loss of each anchor ``(2n,)``: DCL, or DCLW with weights from the global batch."""
-        weight = _rowwise.dclw_weights(candidates, own, self.sigma, self.clamp_weights) if self.weighted else 1.0
-        return _rowwise.decoupled(_rowwise.logits(anchors, candidates, self.temperature), positive, own, weight)
+        weight = 1.0
+        if self.weighted:  # w_i from the N positive cosines Z_a[i] . Z_b[i] of the global batch
+            big_n = tf.shape(candidates)[0] // 2
+            cosines = tf.reduce_sum(candidates[:big_n] * candidates[big_n:], axis=1)
+            weight = losses.dclw_weights(cosines, self.sigma, self.clamp_weights)
+            weight = tf.gather(weight, own % big_n)  # both views of image i get w_i
+        scores = losses.similarity_logits(anchors, candidates, self.temperature)
+        return losses.dcl_rows(scores, positive, own, weight)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "weighted": self.weighted, "sigma": self.sigma,
