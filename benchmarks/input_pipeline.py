@@ -43,7 +43,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from clr_lib import augment, config, data  # noqa: E402
@@ -102,20 +101,6 @@ def role(layer) -> str:
     return next((row for key, row in ROLES if key in name), name)
 
 
-class WholeBatch(keras.layers.Layer):
-    """Runs ``layer`` on every image: inside ``RandomApply``, the blend of its output and the input."""
-
-    def __init__(self, layer, **kwargs):
-        super().__init__(**kwargs)
-        self.layer = layer
-
-    def build(self, input_shape):
-        self.layer.build(input_shape)
-
-    def call(self, images, seed=None):
-        return self.layer(images, seed=seed)
-
-
 def steps(module, layer, images, seed) -> list[tuple[str, object, tf.Tensor]]:
     """``(row, step, input)`` for each step of ``layer.call`` (a ``SimCLRAugment``), in order.
 
@@ -132,7 +117,7 @@ def steps(module, layer, images, seed) -> list[tuple[str, object, tf.Tensor]]:
             inner = stage.layer
             rows.append((f"{role(inner)}, p = {stage.p:g}", apply, images))
             if isinstance(inner, getattr(module, "PerImageLayer", ())):
-                blended = module.RandomApply(WholeBatch(inner), stage.p)
+                blended = module.RandomApply(inner, stage.p, gather=False)
                 rows.append((f"{role(inner)}, p = {stage.p:g}, blended", lambda x, s, b=blended: b(x, seed=s), images))
             rows.append((f"  {role(inner)}, every image", lambda x, s, inner=inner: module._apply(inner, x, s), images))
             parts, x = getattr(inner, "jitters", []), images

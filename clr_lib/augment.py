@@ -297,8 +297,8 @@ class RandomApply(keras.layers.Layer):
     colour jitter, the blur) runs only on those: its parameters are drawn for the whole batch, the
     chosen images and their parameters gathered, transformed and scattered back, so the output is
     the same as running it on every image and keeping the chosen ones, and cheaper on a CPU at
-    p = 0.5 and 0.8 (``benchmarks/input_pipeline.py --stages``). Any other layer runs on
-    the whole batch, and the mask picks its output or the input. Either way ``layer`` must keep
+    p = 0.5 and 0.8 (``benchmarks/input_pipeline.py --stages``). Any other layer, or any layer
+    with ``gather=False``, runs on the whole batch, and the mask picks its output or the input. Either way ``layer`` must keep
     the image shape, and a Keras augmentation layer (or a clr_lib layer) inside draws its
     randomness from the seed given to ``call``.
 
@@ -306,9 +306,13 @@ class RandomApply(keras.layers.Layer):
         layer: a Keras layer mapping float32 0..255 images to the same shape.
         p: probability of applying it, in [0, 1].
         seed: int seed of the layer's own generator, used when ``call`` gets no ``seed``.
+        gather: run a ``PerImageLayer`` only on the chosen images (the default); ``False`` runs
+            it on every image and blends, the same output, for measuring what gathering saves.
     """
 
-    def __init__(self, layer: keras.layers.Layer, p: float, seed: int | None = None, **kwargs):
+    def __init__(
+        self, layer: keras.layers.Layer, p: float, seed: int | None = None, gather: bool = True, **kwargs
+    ):
         super().__init__(**kwargs)
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(
@@ -318,6 +322,7 @@ class RandomApply(keras.layers.Layer):
         self.layer = layer
         self.p = _check_probability(p)
         self.seed = seed
+        self.gather = bool(gather)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
@@ -329,7 +334,7 @@ class RandomApply(keras.layers.Layer):
             seed = self.seed_generator.next() if seed is None else seed
             mask_seed, layer_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
             fire = tf.random.stateless_uniform(tf.shape(images)[:1], mask_seed) < self.p  # (N,)
-            if isinstance(self.layer, PerImageLayer):
+            if self.gather and isinstance(self.layer, PerImageLayer):
                 chosen = tf.where(fire)  # (M, 1): indices of the images to transform
                 parameters = tf.nest.map_structure(
                     lambda t: tf.gather_nd(t, chosen), self.layer.draw(tf.shape(images)[0], layer_seed)
@@ -352,6 +357,7 @@ class RandomApply(keras.layers.Layer):
             "layer": keras.saving.serialize_keras_object(self.layer),
             "p": self.p,
             "seed": self.seed,
+            "gather": self.gather,
         }
 
     @classmethod
