@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 BUDGET_KEYS = ("method", "images_seen", "knn_top1", "linear_probe_top1", "wall_seconds", "peak_memory_mb")
@@ -75,20 +75,27 @@ def budget_summary(run: Mapping) -> dict:
     }
 
 
-def write_json(path: str | os.PathLike, record: Mapping) -> Path:
-    """Write ``record`` as JSON to ``path`` atomically (a temporary file, then a rename): a reader
-    never sees half a file, and a failed write leaves the old file as it was."""
+def replace_atomically(path: str | os.PathLike, write: Callable[[str], object], suffix: str = ".tmp") -> Path:
+    """``write(temporary)`` next to ``path``, then rename it to ``path``: a reader never sees half a
+    file, and a failed write leaves the old file as it was (the temporary is ``.NAME.XXXXXXXX<suffix>``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w") as f:
-            f.write(json.dumps(record, indent=1, default=float) + "\n")
+        write(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: str | os.PathLike, record: Mapping) -> Path:
+    """Write ``record`` as JSON to ``path`` atomically (``replace_atomically``), creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return replace_atomically(path, lambda temporary: Path(temporary).write_text(
+        json.dumps(record, indent=1, default=float) + "\n"))
 
 
 def chapter_record(

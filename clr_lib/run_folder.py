@@ -12,8 +12,7 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from clr_lib.config import Profile
@@ -115,18 +114,6 @@ def remove_run(out: Path) -> None:
     if _is_folder(out):
         remove_backup(out)
         _remove_own(out, RUN_FILES)
-
-
-def replace_atomically(path: Path, write: Callable[[str], object], suffix: str = ".tmp") -> None:
-    """``write(temporary)`` next to ``path``, then rename it to ``path``: a reader never sees half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: Path, fix: str) -> dict:

@@ -191,9 +191,9 @@ def _write_results(out: Path, model: methods.ContrastiveModel, metrics: dict) ->
 
     from clr_lib import viz
 
-    run_folder.replace_atomically(out / "encoder.keras", model.encoder.save, suffix=".tmp.keras")
+    results.replace_atomically(out / "encoder.keras", model.encoder.save, suffix=".tmp.keras")
     figure = viz.training_curves(metrics["epochs"], metrics=["loss", "val_knn_acc"])
-    run_folder.replace_atomically(out / "training.png", partial(figure.savefig, dpi=100, format="png"))
+    results.replace_atomically(out / "training.png", partial(figure.savefig, dpi=100, format="png"))
     plt.close(figure)
     results.write_json(out / "metrics.json", metrics)
 
