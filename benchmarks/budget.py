@@ -16,7 +16,6 @@ accuracy-against-time curve. The result, with every setting, goes into
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import resource
@@ -30,7 +29,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from clr_lib import augment, data, evaluation, methods, models, pipeline, precision, results, runs  # noqa: E402
-from clr_lib.callbacks import KNNMonitor, TimeBudget  # noqa: E402
+from clr_lib.callbacks import KNNMonitor, TimeBudget, WeightAverage  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "budget.json"
 
@@ -50,13 +49,9 @@ def read_results(path: Path) -> dict:
             raise ValueError(f"--results {path} cannot be created, {folder} is a file: pass another --results file.")
         return {}
     try:
-        stored = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--results {path} cannot be read as JSON ({error}): fix or move it, or pass another "
-                         "--results file.") from None
-    if not isinstance(stored, dict):
-        raise ValueError(f"--results {path} holds no JSON object {{tag: run}}: pass another --results file.")
-    return stored
+        return results.read_json(path, "fix or move it, or pass another --results file.")
+    except ValueError as error:
+        raise ValueError(f"--results {error}") from None
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -77,11 +72,18 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--crop-min", type=float, default=0.2, help="smallest crop area fraction")
     cli.add_argument("--jitter", type=float, default=0.5, help="colour-jitter strength")
     cli.add_argument("--view-size", type=int, default=32, help="side of the training views (evaluation is at 32)")
+    cli.add_argument("--small-views", type=int, default=0, metavar="M",
+                     help="multi-crop: M small views per image besides the two (SimCLR, DCL, DCLW)")
+    cli.add_argument("--small-size", type=int, default=12, help="side of the small views")
+    cli.add_argument("--small-crop", default="0.1,0.35", help="crop area fractions of the small views, min,max")
     cli.add_argument("--queue", type=int, help="MoCo queue / NNCLR support-set size")
     cli.add_argument("--xla", default="auto", choices=["auto", "on", "off"],
                      help="compile the step with XLA: auto = on a GPU only (ContrastiveModel.compile)")
     cli.add_argument("--precision", default="float32", choices=precision.CHOICES,
                      help="float32, bfloat16 (Keras mixed_bfloat16) or auto: bfloat16 where the CPU has it")
+    cli.add_argument("--ema", type=float, metavar="DECAY",
+                     help="also evaluate an exponential moving average of the encoder's weights (e.g. 0.998)")
+    cli.add_argument("--save-encoder", type=Path, metavar="FILE.keras", help="save the trained encoder there")
     cli.add_argument("--quick-eval", action="store_true",
                      help="for searches: measure on the monitor's 10,000/2,000 subsets instead of the full sets")
     cli.add_argument("--seed", type=int, default=0)
@@ -156,7 +158,10 @@ def main(argv: list[str] | None = None) -> dict:
                                       keras.layers.RandomFlip("horizontal")])
         train = pipeline.labeled_dataset(x, y, args.batch_size, crop_flip, seed=args.seed)
     else:
-        train = pipeline.pretraining_dataset(x, args.batch_size, views, seed=args.seed)
+        small = augment.simclr_augment(strength=args.jitter, image_size=args.small_size, seed=args.seed,
+                                       crop_scale=tuple(float(f) for f in args.small_crop.split(",")))
+        train = pipeline.pretraining_dataset(x, args.batch_size, views, seed=args.seed, small_augment=small,
+                                             num_small=args.small_views)
     with precision.policy(args.precision) as chosen:
         encoder = build_encoder(args)
         model = build_model(args, encoder)
@@ -164,17 +169,23 @@ def main(argv: list[str] | None = None) -> dict:
     probe_x, probe_y = data.subset(x_test, y_test, min(2_000, len(x_test)), seed=1)
     budget = TimeBudget(args.minutes * 60 - load_seconds, args.lr, warmup=args.warmup)
     monitor = KNNMonitor(bank_x, bank_y, probe_x, probe_y, k=200, temperature=0.1, encoder=encoder)
+    callbacks = [budget, monitor]
+    if args.ema is not None:
+        average = WeightAverage(encoder, args.ema)
+        callbacks.append(average)
     cpu_before = cpu_seconds()
     history = model.fit(train.repeat(), steps_per_epoch=len(x) // args.batch_size, epochs=10_000,
-                        callbacks=[budget, monitor], verbose=2).history
+                        callbacks=callbacks, verbose=2).history
     cpu_training = cpu_seconds() - cpu_before  # includes the off-the-clock kNN monitor, a few %
     wall = budget.spent + load_seconds
 
     if args.quick_eval:
         (x, y), (x_test, y_test) = (bank_x, bank_y), (probe_x, probe_y)
     accuracy = evaluation.frozen_accuracy(encoder, (x, y), (x_test, y_test), k=200, temperature=0.1)
+    if args.save_encoder:
+        encoder.save(args.save_encoder)
     result = {
-        "method": args.method, "encoder": args.encoder, "settings": vars(args) | {"results": str(args.results)},
+        "method": args.method, "encoder": args.encoder, "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
         "precision": chosen, "xla": model.jit_compile,
         "images_seen": int(model.optimizer.iterations.numpy()) * args.batch_size,
         **accuracy,
@@ -187,6 +198,9 @@ def main(argv: list[str] | None = None) -> dict:
                   "loss": history["loss"]},
         "environment": runs.environment(),
     }
+    if args.ema is not None:
+        result["ema"] = {"decay": args.ema, **evaluation.frozen_accuracy(average.encoder, (x, y), (x_test, y_test),
+                                                                         k=200, temperature=0.1)}
     result["epochs"] = result["images_seen"] / n_train
     result["evaluated_on"] = {"train": int(len(x)), "test": int(len(x_test))}
     if args.method == "supervised":
@@ -197,7 +211,10 @@ def main(argv: list[str] | None = None) -> dict:
     results.write_json(args.results, stored)  # atomic: a crash mid-write keeps the earlier runs
     print(f"{tag}: method={args.method} encoder={args.encoder} images_seen={result['images_seen']} "
           f"epochs={result['epochs']:.2f} knn_top1={result['knn_top1']:.4f} "
-          f"linear_top1={result['linear_probe_top1']:.4f} wall={wall / 60:.1f}min precision={chosen} "
+          f"linear_top1={result['linear_probe_top1']:.4f} "
+          + (f"ema_knn_top1={result['ema']['knn_top1']:.4f} ema_linear_top1={result['ema']['linear_probe_top1']:.4f} "
+             if "ema" in result else "")
+          + f"wall={wall / 60:.1f}min precision={chosen} "
           f"xla={'on' if result['xla'] else 'off'} "
           f"peak_mem={result['peak_memory_mb']:.0f}MB", flush=True)
     return result

@@ -49,7 +49,7 @@ FLOP accounting (multiply-add = 2 FLOPs; per training step of ``B`` images, ``2B
   SimCLR ``3 * 2 (2B)^2 D`` (the ``2B x 2B`` similarity matrix, forward + two gradients);
   DCL ``3 * 4 * 2 B^2 D`` (cross and within similarities, both directions);
   MoCo ``2 * 2 * 2 B K D`` (``q @ queue^T`` in both directions, forward and the query
-  gradient only: the queue is a constant); NNCLR ``2 * 2 B K D`` (nearest-neighbour search in
+  gradient only: the queue is a constant); NNCLR ``2 * 2 B K D`` (nearest-neighbor search in
   the support set, forward only) + ``2 * 2 * 2 B^2 D`` (the loss, both directions, forward
   and the prediction gradient only).
 * Not in the headline count (``other`` in ``--json`` and ``--layers``, a rough estimate):

@@ -45,6 +45,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from clr_lib.checks import is_positive_int
+
 
 class PixelScaleWarning(UserWarning):
     """Float images whose brightest pixel is at most 1: probably scaled to 0..1, not clr_lib's 0..255."""
@@ -586,7 +588,7 @@ class GaussianBlur(PerImageLayer):
 
     def __init__(self, kernel_size: int, sigma: tuple[float, float] = (0.1, 2.0), seed: int | None = None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        if not is_positive_int(kernel_size) or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}: see blur_kernel_size.")
         if len(sigma) != 2 or not 0 < sigma[0] <= sigma[1]:
             raise ValueError(f"sigma must be (min, max) with 0 < min <= max, got {sigma!r}, e.g. (0.1, 2.0).")
@@ -643,7 +645,7 @@ class SimCLRAugment(keras.layers.Layer):
                 f"strength must be in [0, 1.25], got {strength!r}: 0.8 * strength is a "
                 "brightness/contrast/saturation factor and must stay <= 1 (0 = no colour jitter)."
             )
-        if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        if image_size is not None and not is_positive_int(image_size):
             raise ValueError(f"image_size must be a positive int or None, got {image_size!r}.")
         if blur and image_size is None:
             raise ValueError("blur=True needs image_size: the blur kernel is 10% of the side.")
@@ -731,7 +733,7 @@ def simclr_augment(
        four is fixed);
     4. ``keras.layers.RandomGrayscale``, p = 0.2 (kept at any strength, as in SimCLR);
        ``color=False`` leaves out both 3 and 4 (SimCLR's "colour distortion"), so every pixel
-       keeps its colour (crops only interpolate between neighbouring pixels);
+       keeps its colour (crops only interpolate between neighboring pixels);
     5. if ``blur`` (which needs ``image_size``): ``GaussianBlur`` with probability 0.5, kernel
        10% of the side (``blur_kernel_size``), one isotropic sigma ~ U(0.1, 2.0) per image,
        reflect padding, as torchvision. SimCLR leaves blur out on CIFAR-10;
@@ -790,7 +792,9 @@ def simclr_variant(
                          crop=parts["crop"], color=parts["color"])
 
 
-def two_views(ds: tf.data.Dataset, augment, seed: int | None = None) -> tf.data.Dataset:
+def two_views(
+    ds: tf.data.Dataset, augment, seed: int | None = None, small_augment=None, num_small: int = 0
+) -> tf.data.Dataset:
     """Map a dataset of images to pairs ``(view_a, view_b)`` of independently augmented views.
 
     Elements may be single images (H, W, 3), batches (N, H, W, 3), or tuples whose first item
@@ -806,7 +810,14 @@ def two_views(ds: tf.data.Dataset, augment, seed: int | None = None) -> tf.data.
     views, and ``seed=None`` falls back to ``augment.seed`` (random if that is None too).
     ``augment`` is a clr_lib layer (such as ``simclr_augment()``) or a Keras augmentation layer;
     any other callable is called without a seed and is then not reproducible.
+
+    Multi-crop (Caron et al. 2020): with ``num_small = M > 0``, each element is
+    ``(view_a, view_b, small_1, ..., small_M)``, the ``M`` extra views drawn by ``small_augment``
+    (typically smaller crops at a smaller size, e.g. ``simclr_augment(crop_scale=(0.1, 0.4),
+    image_size=12)``) from a seed stream of their own.
     """
+    if num_small and small_augment is None:
+        raise ValueError(f"num_small={num_small} small views need small_augment, the layer that draws them.")
     if seed is None:
         seed = getattr(augment, "seed", None)
     randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
@@ -817,8 +828,12 @@ def two_views(ds: tf.data.Dataset, augment, seed: int | None = None) -> tf.data.
         seed = tf.stack([random, tf.zeros_like(random)])
         # One call on 2N images rather than two on N: half the tracing, and faster to run.
         both = tf.cast(_apply(augment, tf.concat([batch, batch], 0), seed), tf.float32)
-        view_a, view_b = tf.split(both, 2)
-        return (view_a, view_b) if batched else (view_a[0], view_b[0])
+        out = tf.split(both, 2)
+        if num_small:
+            small_seed = tf.stack([random, tf.ones_like(random)])
+            small = tf.cast(_apply(small_augment, tf.concat([batch] * num_small, 0), small_seed), tf.float32)
+            out += tf.split(small, num_small)
+        return tuple(out) if batched else tuple(view[0] for view in out)
 
     return tf.data.Dataset.zip(ds, randoms).map(
         views, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True

@@ -1,4 +1,5 @@
-"""Keras callbacks for self-supervised training."""
+"""Keras callbacks for self-supervised training: a kNN monitor, a wall-clock budget, an average of the
+encoder's weights, and the lag of a momentum encoder."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import tensorflow as tf
 
 from clr_lib.augment import check_pixel_scale
 from clr_lib.evaluation import extract_features, knn_accuracy
+from clr_lib.methods.momentum import frozen_copy
 
 
 class KNNMonitor(keras.callbacks.Callback):
@@ -100,6 +102,38 @@ class TimeBudget(keras.callbacks.Callback):
         self.spent = self.elapsed()
         if logs is not None:
             logs["train_seconds"] = self.spent
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """An exponential moving average of an encoder's weights, to evaluate in its place.
+
+    After every training batch, ``theta_avg <- d theta_avg + (1 - d) theta`` for every weight of
+    ``encoder`` (batch-norm moving statistics included) with ``d = decay``; ``self.encoder`` is
+    the averaged copy, frozen, equal to ``encoder`` when training starts. Averaged weights
+    sit in a wider, flatter part of the loss surface than the last iterate, which often
+    evaluates better at no training cost (Polyak & Juditsky 1992; used for evaluation by, e.g.,
+    the airbench and timm training scripts). Its time constant is ``1 / (1 - decay)`` steps.
+    """
+
+    def __init__(self, encoder: keras.Model, decay: float = 0.998):
+        super().__init__()
+        if not 0 <= decay < 1:
+            raise ValueError(f"decay must be in [0, 1), got {decay!r}: 0.998 averages over about 500 steps.")
+        self.online, self.decay = encoder, float(decay)
+        self.encoder = frozen_copy(encoder)
+        self._pairs = list(zip(self.encoder.weights, encoder.weights))
+
+    def on_train_begin(self, logs=None):
+        for average, weight in self._pairs:  # start from the weights training starts from
+            average.assign(tf.cast(weight, average.dtype))
+
+    @tf.function
+    def _update(self) -> None:
+        for average, weight in self._pairs:
+            average.assign(self.decay * average + (1.0 - self.decay) * tf.cast(weight, average.dtype))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update()
 
 
 class KeyEncoderLag(keras.callbacks.Callback):

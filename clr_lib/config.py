@@ -81,6 +81,16 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def hardware() -> str:
+    """A short description of this machine: CPU model and cores, or the GPUs TensorFlow sees."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"{len(gpus)} GPU(s)"
+    return f"{cpu_name()}, {os.cpu_count()} cores, no GPU"
+
+
 def _gpu_available() -> bool:
     import tensorflow as tf
 

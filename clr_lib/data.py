@@ -37,6 +37,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from clr_lib.checks import is_positive_int
+
 DATA_DIR_VAR = "CLR_DATA_DIR"
 CACHE_DIR_VAR = "CLR_CACHE_DIR"
 
@@ -281,7 +283,7 @@ def _image_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | N
         size = (image_size, image_size) if isinstance(image_size, Integral) else tuple(image_size)
     except TypeError:  # neither an int nor a pair, e.g. 32.0
         size = ()
-    if len(size) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size):
+    if len(size) != 2 or not all(is_positive_int(s) for s in size):
         raise ValueError(f"image_size must be a positive int or a (height, width) pair of them, got {image_size!r}.")
     return int(size[0]), int(size[1])
 

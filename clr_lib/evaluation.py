@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from clr_lib.augment import check_pixel_scale
+from clr_lib.checks import check_positive_int
 from clr_lib.losses import check_temperature
 
 if TYPE_CHECKING:
@@ -31,14 +31,6 @@ def extract_features(encoder: keras.Model, images: np.ndarray, batch_size: int =
         raise ValueError("extract_features got no images.")
     check_pixel_scale(images)
     return np.asarray(encoder.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}.")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}.")
-    return int(value)
 
 
 def _check_labels(labels, n: int, name: str) -> np.ndarray:
@@ -87,17 +79,17 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _weighted_vote(sims: np.ndarray, neighbour_classes: np.ndarray, num_classes: int, temperature: float) -> np.ndarray:
+def _weighted_vote(sims: np.ndarray, neighbor_classes: np.ndarray, num_classes: int, temperature: float) -> np.ndarray:
     """The class ``argmax_c sum_{j: c_j = c} exp((s_j - s_1) / t)`` of each row; ties: the lowest class.
 
-    ``sims``: ``(Q, k)`` similarities, largest first; ``neighbour_classes``: ``(Q, k)`` their classes
+    ``sims``: ``(Q, k)`` similarities, largest first; ``neighbor_classes``: ``(Q, k)`` their classes
     in ``0..num_classes-1``. Subtracting each row's largest ``s_1`` scales all its votes by one
     factor, so the winner is that of ``exp(s_j / t)``, and float64 cannot overflow. The votes
     are summed by ``np.bincount`` into ``(Q, num_classes)``, never a ``(Q, k, C)`` one-hot.
     """
     weights = np.exp((sims.astype(np.float64) - sims[:, :1]) / temperature)
     rows = np.arange(len(sims))[:, None]
-    votes = np.bincount((rows * num_classes + neighbour_classes).ravel(), weights.ravel(), len(sims) * num_classes)
+    votes = np.bincount((rows * num_classes + neighbor_classes).ravel(), weights.ravel(), len(sims) * num_classes)
     return votes.reshape(len(sims), num_classes).argmax(axis=1)  # NumPy's argmax: the first maximum
 
 
@@ -113,7 +105,7 @@ def knn_accuracy(
     """Weighted kNN top-1 accuracy on cosine similarity (Wu et al. 2018, the protocol of lightly and InstDisc).
 
     Each of the test features ``(Q, D)`` votes among its ``k`` most similar training features ``(M, D)``
-    (``k`` is capped at ``M``); neighbour ``j`` of similarity ``s_j`` adds ``exp(s_j / t)`` to its
+    (``k`` is capped at ``M``); neighbor ``j`` of similarity ``s_j`` adds ``exp(s_j / t)`` to its
     class, and the class with the most votes is the prediction. Ties: among equally similar
     training features the earlier one in the bank is taken first, and of classes with equal
     votes the lowest label wins. Labels are integer class indices >= 0 (floats such as 3.0
@@ -126,8 +118,8 @@ def knn_accuracy(
     test_feats, test_labels = _check_features(test_feats, test_labels, "test")
     if train_feats.shape[1] != test_feats.shape[1]:
         raise ValueError(f"train and test features differ in size: {train_feats.shape[1]} vs {test_feats.shape[1]}.")
-    k = min(_check_positive_int(k, "k"), len(train_feats))
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    k = min(check_positive_int(k, "k"), len(train_feats))
+    batch_size = check_positive_int(batch_size, "batch_size")
     temperature = check_temperature(temperature, minimum=0.0)
     classes, bank_classes = np.unique(train_labels, return_inverse=True)
     bank = tf.constant(_unit_rows(train_feats))
@@ -243,7 +235,7 @@ def uniformity(z: np.ndarray, t: float = 2.0, block_size: int = 256) -> float:
     z = _normalize(z)
     if len(z) < 2:
         raise ValueError("uniformity needs at least 2 embeddings.")
-    block_size = _check_positive_int(block_size, "block_size")
+    block_size = check_positive_int(block_size, "block_size")
     total = -np.inf  # log of the sum of exp(-t ||a - b||^2) so far
     for start in range(0, len(z) - 1, block_size):
         rows = z[start:start + block_size]
@@ -312,7 +304,7 @@ def accuracy_interval(accuracy: float, n: int, confidence: float = 0.95) -> tupl
     """
     from scipy.stats import norm
 
-    n = _check_positive_int(n, "n")
+    n = check_positive_int(n, "n")
     if not 0.0 <= accuracy <= 1.0:
         raise ValueError(f"accuracy must be a fraction in [0, 1], got {accuracy!r}.")
     z = float(norm.ppf(0.5 + _check_confidence(confidence) / 2))
@@ -355,6 +347,23 @@ def verdict(low: float, high: float, predicted_sign: int = 1) -> str:
     if low > 0 or high < 0:
         return "supported" if (low > 0) == (predicted_sign == 1) else "contradicted"
     return "inconclusive"
+
+
+def evidence(
+    claim: str, source: str, setting: list[float] | np.ndarray, reference: list[float] | np.ndarray,
+    predicted_sign: int = 1, confidence: float = 0.95,
+) -> dict:
+    """One tested claim, as a chapter records it under ``"evidence"`` in its result file.
+
+    ``setting`` and ``reference`` hold one accuracy per seed of the two settings the claim
+    compares (e.g. MoCo with a large and with a small queue); ``predicted_sign`` is the sign of
+    ``setting - reference`` the paper (``source``, a BibTeX key) predicts. Returns ``{"claim",
+    "source", "measured": mean difference, "interval": [low, high] (``difference_interval``),
+    "seeds": the fewer seeds of the two, "verdict": ``verdict(low, high, predicted_sign)``}``.
+    """
+    difference, low, high = difference_interval(setting, reference, confidence)
+    return {"claim": claim, "source": source, "measured": difference, "interval": [low, high],
+            "seeds": int(min(np.size(setting), np.size(reference))), "verdict": verdict(low, high, predicted_sign)}
 
 
 def _check_confidence(confidence: float) -> float:

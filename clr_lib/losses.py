@@ -61,7 +61,8 @@ def _as_float(x, name: str, rank: int) -> tf.Tensor:
     """``x`` as a float32 tensor of rank ``rank``; when eager, also finite."""
     x = tf.cast(tf.convert_to_tensor(x), tf.float32)
     if x.shape.rank != rank:
-        raise ValueError(f"{name} must have rank {rank}, got shape {tuple(x.shape)}.")
+        what = " (a batch of embeddings, (N, D))" if rank == 2 else ""
+        raise ValueError(f"{name} must have rank {rank}{what}, got shape {tuple(x.shape)}.")
     if tf.executing_eagerly() and not bool(tf.reduce_all(tf.math.is_finite(x))):
         raise ValueError(
             f"{name} holds NaN or inf values, which would make the loss NaN: check the encoder's "
@@ -94,8 +95,7 @@ def contrastive_margin_loss(distance, same, margin: float = 1.0) -> tf.Tensor:
             labels of *pairs*, not class labels of images.
         margin: dissimilar pairs farther apart than this cost nothing.
     """
-    if not margin > 0:
-        raise ValueError(f"margin must be > 0, got {margin!r}.")
+    margin = check_margin(margin, normalize=False)
     d = tf.reshape(tf.cast(tf.convert_to_tensor(distance), tf.float32), [-1])
     y = tf.reshape(tf.cast(tf.convert_to_tensor(same), tf.float32), [-1])
     if d.shape.is_fully_defined() and y.shape.is_fully_defined() and d.shape != y.shape:
@@ -111,6 +111,60 @@ def contrastive_margin_loss(distance, same, margin: float = 1.0) -> tf.Tensor:
         if (d.numpy() < 0).any():
             raise ValueError("distance must be >= 0 (a Euclidean distance between two embeddings).")
     return tf.reduce_mean(y * tf.square(d) + (1.0 - y) * tf.square(tf.nn.relu(margin - d)))
+
+
+def check_margin(margin: float, normalize: bool = True) -> float:
+    """``margin`` as a float if it is > 0 and, on L2-normalised embeddings (``normalize``), within reach: <= 2."""
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0, got {margin!r}: dissimilar pairs are pushed out to this distance.")
+    if normalize and margin > 2:
+        raise ValueError(
+            f"margin {margin!r} is out of reach: normalised embeddings are at most 2 apart. "
+            "Choose a margin in (0, 2], or normalize=False."
+        )
+    return float(margin)
+
+
+def pair_distances(z_a, z_b, normalize: bool = True) -> tf.Tensor:
+    """Euclidean distances ``D_ij = ||a_i - b_j||`` between every row of ``z_a`` ``(N, D)`` and of ``z_b`` ``(M, D)``: ``(N, M)``.
+
+    With ``normalize``, the rows are L2-normalised first (distances then lie in [0, 2]). A small
+    floor inside the square root keeps the gradient finite at distance 0.
+    """
+    a, b = _as_float(z_a, "z_a", 2), _as_float(z_b, "z_b", 2)
+    if a.shape[1] is not None and b.shape[1] is not None and a.shape[1] != b.shape[1]:
+        raise ValueError(f"z_a and z_b must have the same embedding size, got {a.shape[1]} and {b.shape[1]}.")
+    if normalize:
+        a, b = tf.math.l2_normalize(a, axis=1), tf.math.l2_normalize(b, axis=1)
+    squared = (tf.reduce_sum(tf.square(a), axis=1)[:, None] + tf.reduce_sum(tf.square(b), axis=1)[None, :]
+               - 2.0 * tf.matmul(a, b, transpose_b=True))
+    return tf.sqrt(tf.maximum(squared, 1e-12))
+
+
+def margin_pair_loss(z_a, z_b, margin: float = 1.0, normalize: bool = True) -> tf.Tensor:
+    """The margin loss of Hadsell et al. (2006) on every pair of a batch of two views, no labels needed.
+
+    With ``D_ij = ||a_i - b_j||`` (Euclidean; ``a, b`` L2-normalised first when ``normalize``),
+    the ``N`` pairs ``(a_i, b_i)`` (two views of one image) are the similar pairs and the
+    ``N(N - 1)`` pairs ``(a_i, b_j), i != j`` (views of different images) the dissimilar ones::
+
+        loss = ( mean_i D_ii**2  +  mean_{i != j} max(0, margin - D_ij)**2 ) / 2
+
+    that is, ``contrastive_margin_loss`` with the two kinds of pair weighted equally, as on the
+    balanced pairs Hadsell et al. train on. ``z_a, z_b``: ``(N, D)`` with ``N >= 2``. On
+    normalised embeddings distances lie in [0, 2] (random unit vectors sit near sqrt(2)), so
+    ``margin`` should lie in (0, 2].
+    """
+    margin = check_margin(margin, normalize)
+    a, b = _check_pair(z_a, z_b)
+    distance = pair_distances(a, b, normalize)
+    if normalize:
+        a, b = tf.math.l2_normalize(a, axis=1), tf.math.l2_normalize(b, axis=1)
+    positive = tf.reduce_sum(tf.square(a - b), axis=1)  # D_ii**2, computed exactly
+    n = tf.shape(a)[0]
+    pushed = tf.square(tf.nn.relu(margin - distance)) * (1.0 - tf.eye(n))
+    negative = tf.reduce_sum(pushed) / tf.cast(n * (n - 1), tf.float32)
+    return 0.5 * (tf.reduce_mean(positive) + negative)
 
 
 def similarity_logits(anchors: tf.Tensor, candidates: tf.Tensor, temperature: float) -> tf.Tensor:
@@ -233,17 +287,17 @@ def dclw(z_a, z_b, temperature: float = 0.1, sigma: float = 0.5, clamp: bool = F
     return tf.reduce_mean(dcl_rows(similarity_logits(z, z, temperature), positive, own, weight))
 
 
-def nnclr_loss(neighbours, predictions, temperature: float = 0.1) -> tf.Tensor:
+def nnclr_loss(neighbors, predictions, temperature: float = 0.1) -> tf.Tensor:
     """One direction of NNCLR's loss (Dwibedi et al. 2021).
 
-    ``neighbours``: ``(N, D)`` nearest neighbours of one view's projections in the support set
+    ``neighbors``: ``(N, D)`` nearest neighbors of one view's projections in the support set
     (the positives, found without gradient); ``predictions``: ``(N, D)`` the other view's
-    predictor outputs. Logits ``normalize(neighbours) @ normalize(predictions)^T / t``, the
+    predictor outputs. Logits ``normalize(neighbors) @ normalize(predictions)^T / t``, the
     positive on the diagonal; cross-entropy, mean over the batch. NNCLR averages it over both
     directions: ``(nnclr_loss(nn_a, p_b) + nnclr_loss(nn_b, p_a)) / 2``.
     """
     temperature = check_temperature(temperature)
-    nn, p = _check_pair(neighbours, predictions, names=("neighbours", "predictions"))
+    nn, p = _check_pair(neighbors, predictions, names=("neighbors", "predictions"))
     nn, p = tf.math.l2_normalize(nn, axis=1), tf.math.l2_normalize(p, axis=1)
     return tf.reduce_mean(nt_xent_rows(similarity_logits(nn, p, temperature), tf.range(tf.shape(nn)[0])))
 

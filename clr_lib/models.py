@@ -10,19 +10,16 @@ refused when the encoder is built. Heads are small MLPs put on top during pretra
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 
 import keras
 from keras import layers
 
+from clr_lib.checks import is_positive_int
+
 # CIFAR-10 per-channel pixel statistics on the 0..1 scale (Krizhevsky 2009 training set).
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
 def _pixels(input_shape: tuple[int, int, int], min_side: int, name: str) -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -70,9 +67,9 @@ def small_cnn(
     Output: ``(N, widths[-1])`` features. Each pooling halves the side (rounding down), so images
     need sides of at least ``2 ** (len(widths) - 1)`` pixels.
     """
-    if not widths or not all(_is_positive_int(w) for w in widths):
+    if not widths or not all(is_positive_int(w) for w in widths):
         raise ValueError(f"widths must be one positive int per stage, e.g. (32, 64, 128, 256), got {widths!r}.")
-    if not _is_positive_int(convs_per_stage):
+    if not is_positive_int(convs_per_stage):
         raise ValueError(f"convs_per_stage must be a positive int, got {convs_per_stage!r}.")
     inputs, x = _pixels(input_shape, 2 ** (len(widths) - 1), "small_cnn")
     for stage, width in enumerate(widths):

@@ -2,6 +2,7 @@
 
 Every number a chapter's prose shows is ``glue``-d from the cell that computed it, so the text
 and the outputs cannot disagree (myst-nb renders ``{glue:text}`name:format``` in the book).
+The chapters' result files are ``clr_lib.results``'s (``save_chapter``, ``chapter_record``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from clr_lib import data, results
-from clr_lib.config import Profile, cpu_name, get_profile
+from clr_lib import data
+from clr_lib.config import Profile, get_profile, hardware
 
 
 def start(seed: int = 0, profile: str | None = None) -> Profile:
@@ -26,16 +27,6 @@ def start(seed: int = 0, profile: str | None = None) -> Profile:
     jpeg_note = "a JPEG re-encode of CIFAR-10, quality 75: accuracies can sit a little below those on the original"
     print(f"data: {Path(source).name} ({jpeg_note})" if source else "data: CIFAR-10 from keras.datasets")
     return chosen
-
-
-def hardware() -> str:
-    """A short description of this machine: CPU model and cores, or the GPUs TensorFlow sees."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return f"{len(gpus)} GPU(s)"
-    return f"{cpu_name()}, {os.cpu_count()} cores, no GPU"
 
 
 GLUE_DIGITS = 6  # significant digits a glued float keeps: more than any text shows, fewer than a CPU can change
@@ -67,12 +58,3 @@ def table(rows: list[list], headers: list[str]):
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return Markdown("\n".join(lines))
-
-
-def save_results(name: str, values: dict, profile: Profile, folder: str | os.PathLike = "results") -> Path:
-    """Write a chapter's headline numbers to ``folder/<profile>/<name>.json`` (atomically), for later chapters.
-
-    One folder per profile, so a quick ``smoke`` run never overwrites the ``book`` numbers.
-    """
-    return results.write_json(Path(folder) / profile.name / f"{name}.json",
-                              {"profile": profile.name, "hardware": hardware(), **values})

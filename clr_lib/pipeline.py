@@ -29,15 +29,21 @@ def pretraining_dataset(
     augment: keras.layers.Layer | None = None,
     seed: int | None = None,
     shuffle: bool = True,
+    small_augment: keras.layers.Layer | None = None,
+    num_small: int = 0,
 ) -> tf.data.Dataset:
     """Unlabelled images ``(N, H, W, 3)`` as shuffled batches of view pairs ``(view_a, view_b)``.
 
     Batches have exactly ``batch_size`` images (the last partial batch is dropped, which
     queue-based methods need); ``augment`` defaults to ``simclr_augment()``. A new
     shuffle and new views every epoch; a fixed ``seed`` repeats the whole sequence.
+    Multi-crop: ``num_small`` more views per image from ``small_augment`` follow the pair
+    (``augment.two_views``); the methods built on ``PairLossModel`` train on them.
     """
     ds = _images_dataset(images, batch_size, shuffle, seed).batch(batch_size, drop_remainder=True)
-    return two_views(ds, augment if augment is not None else simclr_augment(), seed=seed).prefetch(tf.data.AUTOTUNE)
+    views = two_views(ds, augment if augment is not None else simclr_augment(), seed=seed,
+                      small_augment=small_augment, num_small=num_small)
+    return views.prefetch(tf.data.AUTOTUNE)
 
 
 def labeled_dataset(

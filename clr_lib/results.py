@@ -1,14 +1,17 @@
-"""Reading the result files the book compares, so a comparison trains nothing.
+"""The result files: every JSON the course writes or reads, through this one module.
 
 Two kinds of committed JSON files hold measured numbers:
 
-* ``benchmarks/results/budget.json``: the 20-minute CPU-budget runs of ``benchmarks/budget.py``,
-  one entry per ``--tag`` (images seen, kNN and linear-probe top-1, wall time, peak memory,
-  the accuracy-against-time curve, the machine);
+* ``benchmarks/results/budget.json`` (and the search files beside it): the CPU-budget runs of
+  ``benchmarks/budget.py``, one entry per ``--tag`` (images seen, kNN and linear-probe top-1,
+  wall time, peak memory, the accuracy-against-time curve, the machine); ``load_budget``,
+  ``budget_summary``;
 * ``notebooks/results/<profile>/<stem>.json``: the headline numbers each chapter notebook writes
-  (``write_json``, one folder per profile, so a ``smoke`` run never overwrites ``book`` numbers).
+  (``save_chapter``; one folder per profile, so a ``smoke`` run never overwrites ``book``
+  numbers) and later chapters read (``chapter_record``, ``supervised_baseline``).
 
-A missing file or run raises an error that names the command producing it.
+Every file is written atomically (``write_json``, ``replace_atomically``) and read by
+``read_json``: a missing, corrupt or foreign file raises an error that says how to produce it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from clr_lib.config import Profile, hardware
+
 BUDGET_KEYS = ("method", "images_seen", "knn_top1", "linear_probe_top1", "wall_seconds", "peak_memory_mb")
 
 
@@ -28,15 +33,10 @@ def load_budget(path: str | os.PathLike, runs: Mapping[str, str]) -> dict[str, d
     Returns ``{tag: entry}`` in the order of ``runs``. Raises ``FileNotFoundError`` when the file
     is missing and ``ValueError`` when a tag is not in it, both with the commands to run.
     """
-    path = Path(path)
     if not runs:
         raise ValueError("load_budget needs at least one run: {tag: command that produces it}.")
-    if not path.exists():
-        commands = "\n".join(f"    {command}" for command in runs.values())
-        raise FileNotFoundError(
-            f"{path} not found. It holds the CPU-budget runs; produce them (about 20 minutes each) with:\n{commands}"
-        )
-    stored = json.loads(path.read_text())
+    commands = "\n".join(f"    {command}" for command in runs.values())
+    stored = read_json(path, f"it holds the CPU-budget runs; produce them (about 20 minutes each) with:\n{commands}")
     missing = [tag for tag in runs if tag not in stored]
     if missing:
         commands = "\n".join(f"    {runs[tag]}" for tag in missing)
@@ -98,6 +98,18 @@ def write_json(path: str | os.PathLike, record: Mapping) -> Path:
         json.dumps(record, indent=1, default=float) + "\n"))
 
 
+def chapter_path(stem: str, profile: str, folder: str | os.PathLike = "results") -> Path:
+    """Where a chapter's numbers live: ``folder/<profile>/<stem>.json`` (``profile`` is a name)."""
+    return Path(folder) / profile / f"{stem}.json"
+
+
+def save_chapter(stem: str, values: Mapping, profile: Profile, folder: str | os.PathLike = "results") -> Path:
+    """Write a chapter's headline numbers, with the profile's name and this machine's hardware, to
+    ``chapter_path(stem, profile.name, folder)`` (atomically), for the later chapters to read."""
+    return write_json(chapter_path(stem, profile.name, folder),
+                      {"profile": profile.name, "hardware": hardware(), **values})
+
+
 def chapter_record(
     stem: str, profile: str, folder: str | os.PathLike = "results", notebook: str | None = None
 ) -> dict:
@@ -106,17 +118,31 @@ def chapter_record(
     ``notebook`` (default ``<stem>.ipynb``) names the notebook that writes it, for the error
     message when the file is missing; a file whose ``profile`` field names another profile is refused.
     """
-    path = Path(folder) / profile / f"{stem}.json"
+    path = chapter_path(stem, profile, folder)
     notebook = notebook or f"{stem}.ipynb"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"No results of {notebook} for profile {profile!r} ({path} does not exist). Run that notebook "
-            f"first; it writes them: CLR_PROFILE={profile} python3 tasks.py notebooks notebooks/{notebook}"
-        )
-    record = json.loads(path.read_text())
+    record = read_json(path, f"no results of {notebook} for profile {profile!r} yet. Run that notebook first; it "
+                             f"writes them: CLR_PROFILE={profile} python3 tasks.py notebooks notebooks/{notebook}")
     if record.get("profile", profile) != profile:
         raise ValueError(f"{path} holds the numbers of profile {record['profile']!r}, not {profile!r}.")
     return record
+
+
+def supervised_baseline(profile: str, folder: str | os.PathLike = "results") -> dict:
+    """Chapter 1's supervised reference numbers for ``profile`` (a name): its ``fractions`` map each
+    fraction of the labels (``"1.0"``, ``"0.1"``, ``"0.01"``) to ``{"labels": n, "test_top1": ..., "knn_top1": ...}``."""
+    return chapter_record("supervised_baseline", profile, folder, notebook="01_supervised_baseline.ipynb")
+
+
+def reference_lines(record: Mapping, metric: str = "test_top1") -> dict[str, float]:
+    """``{"supervised, 100% labels": value, ...}`` from ``supervised_baseline``'s record, for the
+    ``baselines`` argument of ``viz.training_curves`` and ``viz.metric_bars``; ``metric`` is
+    ``test_top1`` (the classifier) or ``knn_top1`` (kNN on the supervised encoder's features)."""
+    lines = {}
+    for fraction, numbers in sorted(record["fractions"].items(), key=lambda item: -float(item[0])):
+        if metric not in numbers:
+            raise ValueError(f"metric {metric!r} is not recorded; the record has {sorted(numbers)}.")
+        lines[f"supervised, {float(fraction):.0%} labels"] = float(numbers[metric])
+    return lines
 
 
 def label_curve(record: Mapping, metric: str, key: str | None = None) -> dict[int, float]:
@@ -141,9 +167,17 @@ def label_curve(record: Mapping, metric: str, key: str | None = None) -> dict[in
     return dict(sorted(curve.items()))
 
 
-def read_json(path: str | os.PathLike, producer: str) -> dict:
-    """A committed JSON result file; ``producer`` says how it is made, for the error when it is missing."""
+def read_json(path: str | os.PathLike, fix: str) -> dict:
+    """The JSON object in ``path``. ``fix`` says what to do when it is not there or not usable: a
+    missing file is a ``FileNotFoundError``, a corrupt one or one holding no JSON object a
+    ``ValueError``, each naming the file and ``fix``."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found. It is produced by: {producer}")
-    return json.loads(path.read_text())
+        raise FileNotFoundError(f"{path} not found: {fix}")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} cannot be read as JSON, it is corrupt or truncated ({error}): {fix}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} holds no JSON object, so it is not a file clr_lib wrote: {fix}")
+    return record

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from clr_lib.config import Profile
+from clr_lib.results import read_json
 
 MARKER = ".clr_run.json"  # the settings a run started with, written before its first epoch
 BACKUP = "backup"
@@ -116,17 +117,6 @@ def remove_run(out: Path) -> None:
         _remove_own(out, RUN_FILES)
 
 
-def read_json(path: Path, fix: str) -> dict:
-    """The JSON object in ``path``; an unreadable or corrupt file is a ``ValueError`` that names it and ``fix``."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path} cannot be read as JSON, it is corrupt or truncated ({error}): {fix}.") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{path} holds no JSON object, so it is not a file clr_lib wrote: {fix}.")
-    return record
-
-
 def settings(method: str, encoder: str, profile: Profile, seed: int, method_kwargs: dict, fingerprint: str) -> dict:
     """What a resume must match, as JSON: a run continued under other settings would be no run at all."""
     record = {"method": method, "encoder": encoder, "profile": dataclasses.asdict(profile), "seed": seed,
@@ -145,7 +135,7 @@ def resume_point(out: Path, started: dict) -> tuple[int, dict[str, list[float]]]
     if not _is_file(marker):
         raise FileNotFoundError(f"{out} has no {MARKER}, the record of the settings it started with, so it cannot "
                                 "be resumed safely (it was started by an older clr_lib): start over with --replace.")
-    recorded, now = _flat(read_json(marker, "start over with --replace")), _flat(started)
+    recorded, now = _flat(read_json(marker, "start over with --replace.")), _flat(started)
     changed = [f"{key} {recorded.get(key)!r} (now {now.get(key)!r})" for key in sorted(recorded.keys() | now.keys())
                if recorded.get(key) != now.get(key)]
     if changed:
@@ -156,8 +146,8 @@ def resume_point(out: Path, started: dict) -> tuple[int, dict[str, list[float]]]
     if not _is_file(metadata):
         raise FileNotFoundError(f"{out} has no backup to resume from (it stopped before finishing an epoch): "
                                 "start over with --replace.")
-    done = read_json(metadata, "start over with --replace").get("epoch")  # written by BackupAndRestore
-    history = read_json(saved, "start over with --replace").get("epochs", {}) if _is_file(saved) else {}
+    done = read_json(metadata, "start over with --replace.").get("epoch")  # written by BackupAndRestore
+    history = read_json(saved, "start over with --replace.").get("epochs", {}) if _is_file(saved) else {}
     if not isinstance(done, int) or done < 1 or not history or any(len(v) < done for v in history.values()):
         raise ValueError(f"{out / BACKUP} does not hold the history of the {done} epochs it backed up: "
                          "start over with --replace.")

@@ -286,8 +286,8 @@ def evaluate(run: str | os.PathLike, profile: Profile | None = None) -> dict:
     run = Path(run)
     if not (run / "metrics.json").exists() or not (run / "encoder.keras").exists():
         raise FileNotFoundError(f"{run} is not a finished run (no metrics.json and encoder.keras there).")
-    recorded = run_folder.read_json(run / "metrics.json",
-                                    "restore it from a copy, or pretrain the run again with --replace")
+    recorded = results.read_json(run / "metrics.json",
+                                 "restore it from a copy, or pretrain the run again with --replace.")
     _check_source(run, recorded)
     if profile is None:
         try:

@@ -311,12 +311,12 @@ def retrieval_grid(
     class_names: Sequence[str] | None = None,
     size: float = 1.1,
 ) -> Figure:
-    """One row per query: the query image, then its retrieved neighbours, most similar first.
+    """One row per query: the query image, then its retrieved neighbors, most similar first.
 
     ``queries`` ``(Q, H, W, 3)`` and ``neighbors`` ``(Q, k, H, W, 3)`` are images on 0..255 (e.g.
     ``bank_images[indices]`` with the indices of ``clr_lib.evaluation.nearest_neighbors``).
     With labels (``(Q,)`` and ``(Q, k)``), every image is titled with its class, and each
-    neighbour's title is green when it shares the query's class, red otherwise.
+    neighbor's title is green when it shares the query's class, red otherwise.
     """
     queries, neighbors = np.asarray(queries), np.asarray(neighbors)
     if neighbors.ndim != 5 or len(neighbors) != len(queries) or queries.ndim != 4:
@@ -328,7 +328,7 @@ def retrieval_grid(
     if labelled:
         query_labels, neighbor_labels = np.asarray(query_labels).reshape(-1), np.asarray(neighbor_labels)
         if query_labels.shape != (len(queries),) or neighbor_labels.shape != neighbors.shape[:2]:
-            raise ValueError(f"need one label per query {(len(queries),)} and per neighbour {neighbors.shape[:2]}, "
+            raise ValueError(f"need one label per query {(len(queries),)} and per neighbor {neighbors.shape[:2]}, "
                              f"got {query_labels.shape} and {neighbor_labels.shape}.")
     name = (lambda c: class_names[c]) if class_names is not None else str
     n_rows, k = neighbors.shape[:2]

@@ -64,7 +64,7 @@ def nearest(z, support) -> np.ndarray:
     return np.asarray(support, np.float64)[np.argmax(unit(z) @ unit(support).T, axis=1)]
 
 
-def nnclr_rows(neighbours, predictions, t: float) -> np.ndarray:
+def nnclr_rows(neighbors, predictions, t: float) -> np.ndarray:
     """One direction of NNCLR (Dwibedi et al. 2021): ``-log softmax_k(nn_i . p_k / t)`` at ``k = i``, ``(N,)``."""
-    s = unit(neighbours) @ unit(predictions).T / t
+    s = unit(neighbors) @ unit(predictions).T / t
     return -np.diag(s) + logsumexp(s)

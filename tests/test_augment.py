@@ -371,7 +371,7 @@ def test_blur_is_a_gaussian_filter_with_reflect_padding_and_each_images_sigma(ke
 
 def test_blur_sigma_is_isotropic_uniform_and_drawn_per_image():
     # The response to a single bright pixel is kernel[i] * kernel[j], so the ratio of a
-    # neighbour to the centre is exp(-1 / (2 sigma^2)), along either axis.
+    # neighbor to the centre is exp(-1 / (2 sigma^2)), along either axis.
     n, sigma = 3000, (0.1, 2.0)
     impulses = np.zeros((n, 5, 5, 3), np.float32)
     impulses[:, 2, 2] = 255.0
@@ -465,7 +465,7 @@ def test_crop_and_colour_off_leave_only_the_flip_and_the_resize():
 
 
 def test_colour_off_keeps_every_pixel_colour():
-    # A crop only interpolates between neighbouring pixels: a one-colour image stays that colour,
+    # A crop only interpolates between neighboring pixels: a one-colour image stays that colour,
     # and a two-colour image only gets mixtures of its two colours (points on the segment A-B).
     n = 300
     flat = np.random.default_rng(1).uniform(0, 255, (n, 1, 1, 3)).astype(np.float32) * np.ones((1, 16, 16, 1))
@@ -564,6 +564,29 @@ def test_two_views_of_single_images_and_of_image_label_pairs():
         assert a.shape == (16, 16, 3)
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
+
+
+def test_multi_crop_adds_small_views_and_leaves_the_pair_as_it_was():
+    images = random_images(24)
+    small = simclr_augment(crop_scale=(0.1, 0.4), image_size=8)
+
+    def multi_crop():
+        batches = tf.data.Dataset.from_tensor_slices(images).batch(8)
+        return [[v.numpy() for v in views] for views in
+                two_views(batches, simclr_augment(), seed=4, small_augment=small, num_small=3)]
+
+    plain = two_views(tf.data.Dataset.from_tensor_slices(images).batch(8), simclr_augment(), seed=4)
+    first = multi_crop()
+    for views, (a, b) in zip(first, plain):
+        assert [v.shape for v in views] == [(8, 16, 16, 3)] * 2 + [(8, 8, 8, 3)] * 3
+        np.testing.assert_array_equal(views[0], a)  # the small views draw from a seed stream of their own
+        np.testing.assert_array_equal(views[1], b)
+        assert np.all(np.abs(views[2] - views[3]).max(axis=(1, 2, 3)) > 1.0)
+    for views, again in zip(first, multi_crop()):  # a fixed seed repeats the small views too
+        for x, y in zip(views, again):
+            np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="num_small=2 small views need small_augment"):
+        two_views(batched_dataset(), simclr_augment(), num_small=2)
 
 
 # --- Bad arguments --------------------------------------------------------------------------

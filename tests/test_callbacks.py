@@ -1,5 +1,6 @@
 """TimeBudget: the learning-rate curve over the budget, stopping on time, and not charging evaluation time.
-KeyEncoderLag: the lag of a momentum encoder against the EMA formula and independent NumPy arithmetic."""
+KeyEncoderLag: the lag of a momentum encoder against the EMA formula and independent NumPy arithmetic.
+WeightAverage: the averaged weights against the formula applied to the weights before each step."""
 
 import math
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clr_lib.callbacks import KeyEncoderLag, KNNMonitor, TimeBudget
+from clr_lib.callbacks import KeyEncoderLag, KNNMonitor, TimeBudget, WeightAverage
 
 
 class FakeClock:
@@ -139,3 +140,37 @@ def test_key_encoder_lag_needs_a_momentum_encoder():
     images, ds = fixed_pairs(1)
     with pytest.raises(ValueError, match="such as clr_lib.methods.MoCo"):
         model.fit(ds, epochs=1, verbose=0, callbacks=[KeyEncoderLag(images)])
+
+
+class RecordWeights(keras.callbacks.Callback):
+    """The online encoder's weights after every batch (runs before WeightAverage in the list)."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder, self.after = encoder, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after.append([w.numpy().copy() for w in self.encoder.weights])
+
+
+def test_weight_average_is_the_ema_of_the_weights_after_each_step():
+    inputs = keras.Input((3,))
+    hidden = keras.layers.BatchNormalization()(keras.layers.Dense(4)(inputs))  # moving statistics too
+    encoder = keras.Model(inputs, hidden)
+    model = keras.Sequential([encoder, keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), loss="mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 3)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    start = [w.numpy().copy() for w in encoder.weights]
+    average, record = WeightAverage(encoder, decay=0.75), RecordWeights(encoder)
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[record, average])
+    expected = start
+    for after in record.after:  # 4 steps: theta_avg <- d theta_avg + (1 - d) theta, in NumPy
+        expected = [0.75 * e + 0.25 * a for e, a in zip(expected, after)]
+    assert len(record.after) == 4
+    for got, want in zip(average.encoder.weights, expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(average.encoder.weights[0].numpy(), record.after[-1][0])  # an average, not a copy
+    assert average.encoder.trainable_weights == []
+    with pytest.raises(ValueError, match="decay must be in"):
+        WeightAverage(encoder, decay=1.0)

@@ -10,7 +10,7 @@ from clr_lib import evaluation, models
 
 def brute_force_knn(train, train_y, test, test_y, k, t):
     """Weighted kNN the slow way, in float64, with the documented tie rules: equally similar
-    neighbours are taken in bank order, and of classes with equal votes the lowest label wins.
+    neighbors are taken in bank order, and of classes with equal votes the lowest label wins.
     Votes are kept as logs, log sum exp(s_j / t), so no temperature overflows."""
     train = train / np.linalg.norm(train, axis=1, keepdims=True)
     correct = 0
@@ -48,12 +48,12 @@ def test_knn_on_separable_and_random_features():
 
 def test_knn_ties_follow_the_documented_rules():
     e1 = np.array([[1.0, 0.0, 0.0]])
-    # Two equally similar neighbours of classes 1 and 0: a tie of votes, the lowest label wins,
+    # Two equally similar neighbors of classes 1 and 0: a tie of votes, the lowest label wins,
     # wherever it sits in the bank.
     for labels in ([1, 0], [0, 1]):
         assert evaluation.knn_accuracy(np.r_[e1, e1], labels, e1, [0], k=2) == 1.0
     assert evaluation.knn_accuracy(np.r_[e1, e1], [5, 3], e1, [3], k=2) == 1.0
-    # Three equally similar neighbours and k = 1: the first in the bank is taken (class 2); with
+    # Three equally similar neighbors and k = 1: the first in the bank is taken (class 2); with
     # k = 2 the first two (classes 2 and 0) tie and class 0 wins.
     bank = np.r_[e1, e1, e1]
     assert evaluation.knn_accuracy(bank, [2, 0, 1], e1, [2], k=1) == 1.0
@@ -63,7 +63,7 @@ def test_knn_ties_follow_the_documented_rules():
 @pytest.mark.parametrize("k, t, batch", [(1, 0.1, 5), (3, 0.1, 1024), (4, 1.0, 2), (7, 0.05, 3), (60, 0.5, 7)])
 def test_knn_matches_brute_force_with_many_ties(k, t, batch):
     """Rows drawn from the six directions +-e_i (scaled by powers of two, which normalise
-    exactly): every similarity is exactly -1, 0 or 1, so neighbour and vote ties are everywhere."""
+    exactly): every similarity is exactly -1, 0 or 1, so neighbor and vote ties are everywhere."""
     rng = np.random.default_rng(k)
     directions = np.r_[np.eye(3), -np.eye(3)]
     train = directions[rng.integers(0, 6, 50)] * 2.0 ** rng.integers(-3, 4, (50, 1))
@@ -75,7 +75,7 @@ def test_knn_matches_brute_force_with_many_ties(k, t, batch):
 
 @pytest.mark.parametrize("t", [1e-3, 1e-6, 1e-30])
 def test_knn_is_stable_at_tiny_temperatures(t):
-    """exp(s / t) overflows for t = 1e-3; the vote must still be that of the nearest neighbours."""
+    """exp(s / t) overflows for t = 1e-3; the vote must still be that of the nearest neighbors."""
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(4), 10)
     separable = np.eye(4)[labels] + 0.01 * rng.normal(size=(40, 4))
@@ -362,3 +362,19 @@ def test_verdict_follows_the_interval(low, high, sign, expected):
     from clr_lib.evaluation import verdict
 
     assert verdict(low, high, sign) == expected
+
+
+def test_evidence_entry_holds_the_welch_interval_and_its_verdict():
+    from scipy.stats import ttest_ind
+
+    from clr_lib.evaluation import evidence
+
+    large, small = [0.612, 0.618, 0.609], [0.581, 0.590, 0.585]
+    entry = evidence("a larger queue helps", "he2020momentum", large, small)
+    reference = ttest_ind(large, small, equal_var=False).confidence_interval(0.95)
+    assert entry["claim"] == "a larger queue helps" and entry["source"] == "he2020momentum"
+    assert entry["measured"] == pytest.approx(np.mean(large) - np.mean(small))
+    assert entry["interval"] == pytest.approx([reference.low, reference.high], rel=1e-9)
+    assert entry["seeds"] == 3 and entry["verdict"] == "supported"
+    assert evidence("a smaller queue helps", "x", large, small, predicted_sign=-1)["verdict"] == "contradicted"
+    assert evidence("no effect", "x", [0.60, 0.62], [0.61, 0.60])["verdict"] == "inconclusive"

@@ -101,6 +101,51 @@ def test_two_view_losses_are_the_formulas(name, data):
     np.testing.assert_allclose(loss.numpy(), rows(z_a, z_b).mean(), rtol=1e-5)
 
 
+SMALL = 8  # multi-crop's small views: half the side
+
+
+def any_size_encoder():
+    return models.small_cnn(widths=(16, 32, 64), input_shape=(None, None, 3))
+
+
+def multi_crop(x, num_small=2, seed=0):
+    small = augment.simclr_augment(strength=0.5, crop_scale=(0.2, 0.5), image_size=SMALL)
+    return pretraining_dataset(x, BATCH, augment.simclr_augment(strength=0.5, crop_scale=(0.5, 1.0)), seed=seed,
+                               small_augment=small, num_small=num_small)
+
+
+@pytest.mark.parametrize("name", list(TWO_VIEW))
+def test_multi_crop_loss_is_the_mean_of_its_pairwise_terms(name, data):
+    """Two large and two small views: the mean of the formula over the pairs (a, b), (a, s1), (b, s1),
+    (a, s2), (b, s2), each view projected in training mode."""
+    keras.utils.set_random_seed(5)
+    build, rows = TWO_VIEW[name]
+    model = build(any_size_encoder())
+    views = next(iter(multi_crop(data[0])))
+    assert [tuple(v.shape) for v in views] == [(BATCH, SIZE, SIZE, 3)] * 2 + [(BATCH, SMALL, SMALL, 3)] * 2
+    z = [model.project(v, training=True).numpy() for v in views]
+    by_hand = np.mean([rows(z[i], z[j]).mean() for i, j in [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3)]])
+    loss, _ = model.views_loss(tuple(views))
+    np.testing.assert_allclose(loss.numpy(), by_hand, rtol=1e-5)
+    two_views, _ = model.views_loss(tuple(views[:2]))  # two views stay the plain loss
+    np.testing.assert_allclose(two_views.numpy(), rows(z[0], z[1]).mean(), rtol=1e-5)
+
+
+def test_multi_crop_trains_simclr_and_other_methods_refuse_it_clearly(data):
+    keras.utils.set_random_seed(0)
+    model = METHODS["simclr"](any_size_encoder())
+    model.compile(keras.optimizers.Adam(3e-3))
+    history = model.fit(multi_crop(data[0]), epochs=4, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history)) and history[-1] < history[0], history
+    fixed = METHODS["simclr"](tiny_encoder())
+    with pytest.raises(ValueError, match="takes 16 x 16 images only, but the small views are 8 x 8"):
+        fixed.views_loss(tuple(next(iter(multi_crop(data[0])))))
+    moco = METHODS["moco"](any_size_encoder())
+    moco.compile(keras.optimizers.Adam(3e-3))
+    with pytest.raises(ValueError, match="MoCo trains on two views per image, got 4.*PairLossModel"):
+        moco.fit(multi_crop(data[0]), epochs=1, verbose=0)
+
+
 def weights_of(variables) -> list[np.ndarray]:
     return [np.array(v) for v in variables]
 
@@ -240,21 +285,21 @@ def test_moco_with_shuffled_bn_trains_saves_and_loads(data, tmp_path):
     np.testing.assert_allclose(loaded.keys(images).numpy(), model.keys(images).numpy(), atol=1e-5)
 
 
-def test_nnclr_neighbour_is_the_cosine_argmax():
+def test_nnclr_neighbor_is_the_cosine_argmax():
     model = methods.NNCLR(tiny_encoder(), projection_dims=(64, 8), queue_size=32)
     rng = np.random.default_rng(0)
     support = rng.normal(size=(32, 8)).astype("float32")
     support /= np.linalg.norm(support, axis=1, keepdims=True)
     model.support_set.variable.assign(support)
     z = rng.normal(size=(10, 8)).astype("float32") * rng.uniform(0.1, 10, size=(10, 1))  # norms must not matter
-    neighbours, index = model.nearest_neighbours(z)
+    neighbors, index = model.nearest_neighbors(z)
     cosine = (z / np.linalg.norm(z, axis=1, keepdims=True)) @ support.T
     np.testing.assert_array_equal(index.numpy(), cosine.argmax(axis=1))
-    np.testing.assert_allclose(neighbours.numpy(), support[cosine.argmax(axis=1)])
+    np.testing.assert_allclose(neighbors.numpy(), support[cosine.argmax(axis=1)])
 
 
 def test_nnclr_loss_uses_the_old_support_set_and_pushes_the_projections(data):
-    """The loss is the symmetric NNCLR loss with neighbours from the support set before the step;
+    """The loss is the symmetric NNCLR loss with neighbors from the support set before the step;
     then the step's normalised projections of view a are at the front of the support set."""
     keras.utils.set_random_seed(4)
     model = methods.NNCLR(tiny_encoder(), projection_dims=(64, 32), queue_size=2 * BATCH)
@@ -276,21 +321,21 @@ def test_nnclr_loss_uses_the_old_support_set_and_pushes_the_projections(data):
     np.testing.assert_allclose(after[BATCH:], support[:BATCH], atol=1e-6)  # the oldest batch dropped
 
 
-def test_nnclr_neighbours_are_a_cosine_search_of_the_support_set(data):
+def test_nnclr_neighbors_are_a_cosine_search_of_the_support_set(data):
     keras.utils.set_random_seed(2)
     model = methods.NNCLR(tiny_encoder(), projection_dims=(64, 8), queue_size=32)
     support = np.random.default_rng(1).normal(size=(32, 8)).astype("float32")
     support /= np.linalg.norm(support, axis=1, keepdims=True)
     model.support_set.variable.assign(support)
     images = data[2][:20]
-    index, similarity = model.neighbours(images, batch_size=7)  # three batches, the last one partial
+    index, similarity = model.neighbors(images, batch_size=7)  # three batches, the last one partial
     z = model.project(images.astype("float32"), training=False).numpy().astype(np.float64)
     cosine = (z / np.linalg.norm(z, axis=1, keepdims=True)) @ support.T
     assert index.shape == similarity.shape == (20,)
     np.testing.assert_array_equal(index, cosine.argmax(axis=1))
     np.testing.assert_allclose(similarity, cosine.max(axis=1), atol=1e-5)
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
-        model.neighbours(images[0])
+        model.neighbors(images[0])
 
 
 def test_nnclr_keeps_the_view_behind_every_support_entry(data, tmp_path):

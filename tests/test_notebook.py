@@ -62,8 +62,8 @@ def test_results_round_trip_per_profile_without_touching_other_profiles(tmp_path
     from clr_lib.config import get_profile
 
     smoke, book = get_profile("smoke"), get_profile("book")
-    notebook.save_results("ch1", {"accuracy": 0.75}, book, folder=tmp_path)
-    path = notebook.save_results("ch1", {"accuracy": 0.1}, smoke, folder=tmp_path)
+    results.save_chapter("ch1", {"accuracy": 0.75}, book, folder=tmp_path)
+    path = results.save_chapter("ch1", {"accuracy": 0.1}, smoke, folder=tmp_path)
     assert path == tmp_path / "smoke" / "ch1.json"
     assert results.chapter_record("ch1", "book", folder=tmp_path)["accuracy"] == 0.75
     assert results.chapter_record("ch1", "smoke", folder=tmp_path)["profile"] == "smoke"

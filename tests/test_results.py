@@ -5,6 +5,7 @@ import json
 import pytest
 
 from clr_lib import results
+from clr_lib.config import get_profile, hardware
 
 RUN = {  # the shape of a benchmarks/budget.py entry (numbers of its first 20-minute SimCLR run)
     "method": "simclr", "images_seen": 288000, "knn_top1": 0.5331, "linear_probe_top1": 0.6202,
@@ -77,7 +78,53 @@ def test_label_curve_reads_chapter_one_layout_sorted_by_labels():
 
 
 def test_read_json_says_how_to_produce_a_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="search.json not found. It is produced by: runs/search.sh"):
-        results.read_json(tmp_path / "search.json", "runs/search.sh")
+    with pytest.raises(FileNotFoundError, match="search.json not found: produce it with runs/search.sh"):
+        results.read_json(tmp_path / "search.json", "produce it with runs/search.sh")
     (tmp_path / "a.json").write_text('{"x": 1}')
     assert results.read_json(tmp_path / "a.json", "-") == {"x": 1}
+
+
+def baseline_record():
+    return {
+        "fractions": {"0.01": {"labels": 500, "test_top1": 0.3, "knn_top1": 0.25},
+                      "1.0": {"labels": 50000, "test_top1": 0.8, "knn_top1": 0.7},
+                      "0.1": {"labels": 5000, "test_top1": 0.5, "knn_top1": 0.45}},
+    }
+
+
+def test_supervised_baseline_round_trips_atomically_with_profile_and_hardware(tmp_path):
+    smoke = get_profile("smoke")
+    record = baseline_record()
+    path = results.save_chapter("supervised_baseline", record, smoke, tmp_path / "results")
+    assert path == tmp_path / "results" / "smoke" / "supervised_baseline.json"
+    stored = results.supervised_baseline("smoke", tmp_path / "results")
+    assert stored == {"profile": "smoke", "hardware": hardware(), **record}
+    record["fractions"]["1.0"]["test_top1"] = 0.9  # overwriting replaces the file, leaving nothing else behind
+    results.save_chapter("supervised_baseline", record, smoke, tmp_path / "results")
+    assert [p.name for p in (tmp_path / "results" / "smoke").iterdir()] == ["supervised_baseline.json"]
+    assert results.supervised_baseline("smoke", tmp_path / "results")["fractions"]["1.0"]["test_top1"] == 0.9
+
+
+def test_reference_lines_name_each_fraction_largest_first():
+    lines = results.reference_lines(baseline_record())
+    assert lines == {"supervised, 100% labels": 0.8, "supervised, 10% labels": 0.5, "supervised, 1% labels": 0.3}
+    assert list(results.reference_lines(baseline_record(), "knn_top1").values()) == [0.7, 0.45, 0.25]
+    with pytest.raises(ValueError, match="not recorded"):
+        results.reference_lines(baseline_record(), "linear_probe_top1")
+
+
+def test_supervised_baseline_missing_or_of_another_profile_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="CLR_PROFILE=book python3 tasks.py notebooks notebooks/01_supervised_baseline.ipynb"):
+        results.supervised_baseline("book", tmp_path)
+    path = results.chapter_path("supervised_baseline", "book", tmp_path)
+    path.parent.mkdir()
+    path.write_text(json.dumps({"profile": "smoke", **baseline_record()}))
+    with pytest.raises(ValueError, match="profile 'smoke', not 'book'"):
+        results.supervised_baseline("book", tmp_path)
+
+
+@pytest.mark.parametrize("content, message", [("{", "cannot be read as JSON"), ("[1]", "holds no JSON object")])
+def test_read_json_names_a_corrupt_or_foreign_file_and_the_fix(tmp_path, content, message):
+    (tmp_path / "a.json").write_text(content)
+    with pytest.raises(ValueError, match=f"a.json {message}.*: run it again"):
+        results.read_json(tmp_path / "a.json", "run it again")

@@ -117,13 +117,13 @@ def test_pair_distance_histograms_split_similar_from_dissimilar_pairs():
         viz.pair_distance_histograms({"x": (distances, same[:6])})
 
 
-def test_retrieval_grid_rows_of_query_then_neighbours_coloured_by_class():
+def test_retrieval_grid_rows_of_query_then_neighbors_coloured_by_class():
     queries = np.stack([np.full((4, 4, 3), v, np.uint8) for v in (10, 20)])
     neighbors = np.stack([np.stack([np.full((4, 4, 3), 100 * q + j, np.uint8) for j in range(3)]) for q in (1, 2)])
     fig = viz.retrieval_grid(queries, neighbors, [0, 1], np.array([[0, 1, 0], [1, 1, 0]]), ["cat", "dog"])
     assert len(fig.axes) == 2 * 4
     pixels = [int(ax.images[0].get_array()[0, 0, 0]) for ax in fig.axes]
-    assert pixels == [10, 100, 101, 102, 20, 200, 201, 202]  # row by row: the query, then its neighbours in order
+    assert pixels == [10, 100, 101, 102, 20, 200, 201, 202]  # row by row: the query, then its neighbors in order
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["cat", "cat", "dog", "cat", "dog", "dog", "dog", "cat"]
     colours = [ax.title.get_color() for ax in fig.axes if ax not in (fig.axes[0], fig.axes[4])]

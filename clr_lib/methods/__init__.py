@@ -1,10 +1,12 @@
-"""Contrastive methods as Keras models, and the baselines of the early chapters.
+"""Contrastive methods as Keras models, and the classifiers and pair models of the first two chapters.
 
 Train any method with ``model.compile(optimizer=...)`` and ``model.fit(pairs)`` on a
 ``tf.data`` dataset of view pairs (see ``clr_lib.augment.two_views``).
 
 Adding a method. Subclass ``ContrastiveModel`` (``base.py``, the one training loop) and declare
-only what differs:
+only what differs; a method whose loss depends on the two views' projections alone subclasses
+``PairLossModel`` and declares only ``pair_loss(z_a, z_b)`` (SimCLR, DCL, ``MarginContrastive``).
+Otherwise:
 
 * **heads** in ``__init__``, after ``super().__init__(encoder, **kwargs)``, which builds the
   projection head ``projector``: e.g. a predictor (``models.prediction_head``), passing
@@ -31,18 +33,16 @@ state updates against their formulas in NumPy (``tests/reference_losses.py``) on
 before the step.
 """
 
-from clr_lib.methods.base import ContrastiveModel, UnsynchronizedBatchNormWarning
-from clr_lib.methods.baselines import (
-    MarginContrastive, MarginLoss, make_pairs, margin_pair_loss, pair_distances, siamese_model,
-    sigmoid_classifier, supervised_classifier,
-)
+from clr_lib.methods.base import ContrastiveModel, PairLossModel, UnsynchronizedBatchNormWarning
+from clr_lib.methods.classifiers import sigmoid_classifier, supervised_classifier
+from clr_lib.methods.margin import MarginContrastive, MarginLoss, make_pairs, siamese_model
 from clr_lib.methods.moco import MoCo
 from clr_lib.methods.momentum import MomentumEncoder
 from clr_lib.methods.nnclr import NNCLR
 from clr_lib.methods.simclr import DCL, SimCLR
 
 __all__ = [
-    "ContrastiveModel", "SimCLR", "DCL", "MoCo", "NNCLR", "MomentumEncoder", "UnsynchronizedBatchNormWarning",
-    "supervised_classifier", "make_pairs", "siamese_model", "MarginLoss",
-    "sigmoid_classifier", "pair_distances", "margin_pair_loss", "MarginContrastive",
+    "ContrastiveModel", "PairLossModel", "SimCLR", "DCL", "MoCo", "NNCLR", "MomentumEncoder",
+    "UnsynchronizedBatchNormWarning", "supervised_classifier", "sigmoid_classifier",
+    "make_pairs", "siamese_model", "MarginLoss", "MarginContrastive",
 ]

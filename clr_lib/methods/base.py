@@ -119,6 +119,17 @@ class ContrastiveModel(keras.Model):
     def after_step(self, memory: tf.Tensor | None) -> None:
         """State updates after the optimizer step (nothing by default)."""
 
+    def views_loss(self, views: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """The loss on all the views of a batch, as ``contrastive_loss`` returns it. A method
+        trains on the two views ``(view_a, view_b)``; ``PairLossModel`` also takes multi-crop's
+        small views after them."""
+        if len(views) != 2:
+            raise ValueError(
+                f"{type(self).__name__} trains on two views per image, got {len(views)}: multi-crop's small views "
+                "are for the methods built on PairLossModel (SimCLR, DCL, MarginContrastive). Pass num_small=0."
+            )
+        return self.contrastive_loss(*views)
+
     # --- shared machinery --------------------------------------------------------------
     def call(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
         """The representation downstream tasks use: encoder features ``(N, D)``."""
@@ -174,9 +185,8 @@ class ContrastiveModel(keras.Model):
         return [self.loss_tracker]
 
     def train_step(self, data) -> dict[str, tf.Tensor]:
-        view_a, view_b = data
         with tf.GradientTape() as tape:
-            loss, memory = self.contrastive_loss(view_a, view_b)
+            loss, memory = self.views_loss(tuple(data))
             # Each replica's gradients are summed across replicas: divide so they add up to the mean.
             scaled = self.optimizer.scale_loss(loss / num_replicas())
         variables = self.trainable_variables
@@ -200,6 +210,35 @@ class ContrastiveModel(keras.Model):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         return cls(**config)
+
+
+class PairLossModel(ContrastiveModel):
+    """A method whose loss is a function of the projections of the two views and nothing else:
+    SimCLR, DCL, the margin model (and VICReg or Barlow Twins, were they added). It declares
+    only ``pair_loss``; there is no state to update after a step.
+    """
+
+    def pair_loss(self, z_a: tf.Tensor, z_b: tf.Tensor) -> tf.Tensor:
+        """The loss of this replica's projections ``(n, D)`` of views a and b (the mean over its own
+        anchors, as ``contrastive_loss`` says)."""
+        raise NotImplementedError
+
+    def contrastive_loss(self, view_a, view_b):
+        return self.views_loss((view_a, view_b))
+
+    def views_loss(self, views):
+        """``pair_loss(z_a, z_b)`` on two views. With multi-crop's ``M`` small views after them (Caron
+        et al. 2020): the mean of ``pair_loss`` over the ``1 + 2M`` pairs that hold a large view,
+        ``(a, b)``, then ``(a, s_k)`` and ``(b, s_k)`` for each small view; each view is projected once."""
+        if len(views) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least two views per image, got {len(views)}.")
+        side = tuple(self.encoder.input_shape[1:3])
+        if None not in side and any(tuple(view.shape[1:3]) != side for view in views[2:]):
+            raise ValueError(f"the encoder takes {side[0]} x {side[1]} images only, but the small views are "
+                             f"{views[2].shape[1]} x {views[2].shape[2]}: build it with input_shape=(None, None, 3).")
+        z = [self.project(view, training=True) for view in views]
+        pairs = [(0, 1)] + [(large, k) for k in range(2, len(z)) for large in (0, 1)]
+        return tf.add_n([self.pair_loss(z[i], z[j]) for i, j in pairs]) / len(pairs), None
 
 
 class FifoQueue:

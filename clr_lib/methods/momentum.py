@@ -38,7 +38,7 @@ class GroupedBatchNorm(keras.layers.BatchNormalization):
         return {**super().get_config(), "groups": self.groups}
 
 
-def _frozen_copy(model: keras.Model, groups: int) -> keras.Model:
+def frozen_copy(model: keras.Model, groups: int = 0) -> keras.Model:
     """A non-trainable copy of ``model`` with its weights; with ``groups``, its batch-norm layers
     become ``GroupedBatchNorm(groups)`` (same weights)."""
 
@@ -86,8 +86,8 @@ class MomentumEncoder:
             raise ValueError(f"shuffle_bn must be 0 (off) or a number of sub-batches >= 1, got {shuffle_bn}.")
         self.shuffle_bn = shuffle_bn
         self.online = (encoder, head)
-        self.encoder = _frozen_copy(encoder, shuffle_bn)
-        self.head = _frozen_copy(head, shuffle_bn)
+        self.encoder = frozen_copy(encoder, shuffle_bn)
+        self.head = frozen_copy(head, shuffle_bn)
 
     def pairs(self) -> list[tuple[keras.Variable, keras.Variable]]:
         """(copy weight, online weight) pairs, in the same order on both sides."""

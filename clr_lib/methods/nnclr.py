@@ -1,4 +1,4 @@
-"""NNCLR (Dwibedi et al. 2021): nearest neighbours from a support set as positives."""
+"""NNCLR (Dwibedi et al. 2021): nearest neighbors from a support set as positives."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from clr_lib.methods.base import ContrastiveModel, FifoQueue, gather_replicas, r
 
 @keras.saving.register_keras_serializable(package="clr_lib")
 class NNCLR(ContrastiveModel):
-    """NNCLR: each projection is replaced by its nearest neighbour (cosine) in a support set.
+    """NNCLR: each projection is replaced by its nearest neighbor (cosine) in a support set.
 
     ``prediction_dims`` defaults to the projection head's first and last sizes. The support set
-    is a FIFO of the ``queue_size`` most recent projections (view a). The neighbour, found
+    is a FIFO of the ``queue_size`` most recent projections (view a). The neighbor, found
     without gradient, is the positive for the other view's predictor output, against the
     predictions of the other images of the batch (``clr_lib.losses.nnclr_loss``)::
 
@@ -25,12 +25,12 @@ class NNCLR(ContrastiveModel):
     all vectors unit length; the loss is symmetrised: ``(L(NN(z_a), p_b) + L(NN(z_b), p_a)) / 2``.
     With ``predictor=False`` the projections themselves play the predictions' part. Under
     ``tf.distribute`` the predictions of every replica are gathered, so each replica contrasts its
-    ``n`` neighbours with the ``N`` predictions of the global batch, its own at rows
+    ``n`` neighbors with the ``N`` predictions of the global batch, its own at rows
     ``replica_rows(n)`` (as solo-learn does): the loss of one device on the global batch.
 
     ``keep_views=(height, width)`` also keeps, in a parallel FIFO ``support_views`` of
     ``(queue_size, height, width, 3)`` uint8 pixels, the view-a image behind every support-set
-    entry, so that ``support_views[neighbours(images)[0]]`` shows which views serve as positives
+    entry, so that ``support_views[neighbors(images)[0]]`` shows which views serve as positives
     (``queue_size * height * width * 3`` bytes, 7 MB for 4,096 views of 24 x 24 pixels). Rows not
     yet written hold the queue's random initial vectors and black views. Off by default.
     """
@@ -71,14 +71,14 @@ class NNCLR(ContrastiveModel):
                 name="support_views", aggregation="only_first_replica",
             )
 
-    def nearest_neighbours(self, z: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def nearest_neighbors(self, z: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The support-set rows most cosine-similar to each row of ``z``, and their indices."""
         support = self.support_set.value()
         similarity = tf.matmul(tf.math.l2_normalize(tf.cast(z, tf.float32), axis=1), support, transpose_b=True)
         index = tf.argmax(similarity, axis=1)
         return tf.stop_gradient(tf.gather(support, index)), index
 
-    def neighbours(self, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    def neighbors(self, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
         """Which support-set entry NNCLR would take as the positive of each image, as things stand.
 
         ``images`` ``(N, H, W, 3)`` on 0..255 are projected in inference mode (batch norm with
@@ -107,17 +107,17 @@ class NNCLR(ContrastiveModel):
         p = self.predictor(z, training=True) if self.predictor is not None else z
         return gather_replicas(_rowwise.unit(p))
 
-    def _direction(self, neighbours: tf.Tensor, predictions: tf.Tensor) -> tf.Tensor:
-        """One direction of the loss for each local neighbour ``(n,)``: ``(n, D)`` neighbours
-        against the ``(N, D)`` gathered predictions, the positive at the neighbour's own row."""
-        scores = losses.similarity_logits(_rowwise.unit(neighbours), predictions, self.temperature)
-        return losses.nt_xent_rows(scores, replica_rows(tf.shape(neighbours)[0]))
+    def _direction(self, neighbors: tf.Tensor, predictions: tf.Tensor) -> tf.Tensor:
+        """One direction of the loss for each local neighbor ``(n,)``: ``(n, D)`` neighbors
+        against the ``(N, D)`` gathered predictions, the positive at the neighbor's own row."""
+        scores = losses.similarity_logits(_rowwise.unit(neighbors), predictions, self.temperature)
+        return losses.nt_xent_rows(scores, replica_rows(tf.shape(neighbors)[0]))
 
     def contrastive_loss(self, view_a, view_b):
         self.support_set.check_batch(view_a, per="global")
         z_a, z_b = self.project(view_a, training=True), self.project(view_b, training=True)
-        nn_a, _ = self.nearest_neighbours(z_a)
-        nn_b, _ = self.nearest_neighbours(z_b)
+        nn_a, _ = self.nearest_neighbors(z_a)
+        nn_b, _ = self.nearest_neighbors(z_b)
         p_a, p_b = self._global_predictions(z_a), self._global_predictions(z_b)
         loss = 0.5 * tf.reduce_mean(self._direction(nn_a, p_b) + self._direction(nn_b, p_a))
         if self.keep_views is None:

@@ -7,11 +7,11 @@ import tensorflow as tf
 
 from clr_lib import losses
 from clr_lib.methods import _rowwise
-from clr_lib.methods.base import ContrastiveModel
+from clr_lib.methods.base import PairLossModel
 
 
 @keras.saving.register_keras_serializable(package="clr_lib")
-class SimCLR(ContrastiveModel):
+class SimCLR(PairLossModel):
     """SimCLR: NT-Xent between the projections of two views of each image.
 
     Every view of the batch is an anchor; its other view is the positive and the other ``2N - 2``
@@ -34,25 +34,23 @@ class SimCLR(ContrastiveModel):
         scores = losses.similarity_logits(anchors, candidates, self.temperature)
         return losses.nt_xent_rows(scores, positive, exclude=own)
 
-    def contrastive_loss(self, view_a, view_b):
-        z_a = self.project(view_a, training=True)
-        z_b = self.project(view_b, training=True)
-        return tf.reduce_mean(self.anchor_losses(*_rowwise.two_view_rows(z_a, z_b))), None
+    def pair_loss(self, z_a, z_b):
+        return tf.reduce_mean(self.anchor_losses(*_rowwise.two_view_rows(z_a, z_b)))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "temperature": self.temperature}
 
 
 @keras.saving.register_keras_serializable(package="clr_lib")
-class DCL(SimCLR):
-    """Decoupled contrastive learning: SimCLR with the positive removed from the denominator.
+class DCL(PairLossModel):
+    """Decoupled contrastive learning: SimCLR's model with the positive removed from the denominator.
 
     ``l_i = -w_i s_i+ + log sum_{negatives} exp(s_ij)`` with ``w_i = 1`` (``clr_lib.losses.dcl``).
     ``weighted=True`` is DCLW (``clr_lib.losses.dclw``), which weights each positive pair with
     ``w_i = 2 - N softmax_i(z_a,i . z_b,i / sigma)`` over the (global) batch, as in the paper; the
     weights average 1, and a pair far better aligned than the rest gets a negative weight, which
     pushes its two views apart. ``clamp_weights=True`` uses ``max(w_i, 0)`` instead. Only
-    ``anchor_losses`` differs from SimCLR.
+    ``anchor_losses`` differs from SimCLR's.
     """
 
     def __init__(
@@ -64,8 +62,10 @@ class DCL(SimCLR):
         clamp_weights: bool = False,
         **kwargs,
     ):
+        losses.check_temperature(temperature)
         losses.check_temperature(sigma, "sigma")
-        super().__init__(encoder, temperature=temperature, **kwargs)
+        super().__init__(encoder, **kwargs)
+        self.temperature = temperature
         self.weighted = weighted
         self.sigma = sigma
         self.clamp_weights = clamp_weights
@@ -81,6 +81,9 @@ class DCL(SimCLR):
         scores = losses.similarity_logits(anchors, candidates, self.temperature)
         return losses.dcl_rows(scores, positive, own, weight)
 
+    def pair_loss(self, z_a, z_b):
+        return tf.reduce_mean(self.anchor_losses(*_rowwise.two_view_rows(z_a, z_b)))
+
     def get_config(self) -> dict:
-        return {**super().get_config(), "weighted": self.weighted, "sigma": self.sigma,
-                "clamp_weights": self.clamp_weights}
+        return {**super().get_config(), "temperature": self.temperature, "weighted": self.weighted,
+                "sigma": self.sigma, "clamp_weights": self.clamp_weights}

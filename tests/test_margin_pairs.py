@@ -1,8 +1,6 @@
-"""The early chapters' baselines: pairs that say what they hold, exact distances and margin loss,
+"""The first two chapters' models: pairs that say what they hold, exact distances and margin loss,
 one shared encoder, both models learning on synthetic data; the self-supervised margin loss against
-a loop over the pairs; the supervised reference numbers written atomically and read back."""
-
-import json
+a loop over the pairs."""
 
 import keras
 import numpy as np
@@ -11,8 +9,8 @@ import tensorflow as tf
 
 from clr_lib import augment, evaluation, losses, methods, models, runs
 from clr_lib.data import make_synthetic
-from clr_lib.methods import MarginLoss, baselines, make_pairs, siamese_model, supervised_classifier
-from clr_lib.methods.baselines import EuclideanDistance
+from clr_lib.methods import MarginLoss, make_pairs, siamese_model, supervised_classifier
+from clr_lib.methods.margin import EuclideanDistance
 from clr_lib.pipeline import pretraining_dataset
 
 SIZE = 16
@@ -281,7 +279,7 @@ def test_margin_pair_loss_is_the_margin_loss_on_every_pair_of_the_batch(normaliz
     rng = np.random.default_rng(0)
     z_a = rng.normal(size=(7, 5)).astype("float32")
     z_b = (z_a + 0.6 * rng.normal(size=(7, 5))).astype("float32")  # views: closer to their own partner
-    value = methods.margin_pair_loss(z_a, z_b, margin, normalize).numpy()
+    value = losses.margin_pair_loss(z_a, z_b, margin, normalize).numpy()
     np.testing.assert_allclose(value, margin_pair_loss_by_hand(z_a, z_b, margin, normalize), rtol=1e-4)
     # both terms are active in these cases: a check with room to fail
     assert 0 < value
@@ -291,7 +289,7 @@ def test_margin_pair_loss_is_the_margin_loss_on_every_pair_of_the_batch(normaliz
 def test_pair_distances_is_every_euclidean_distance(normalize):
     rng = np.random.default_rng(1)
     z_a, z_b = rng.normal(size=(5, 4)).astype("float32"), rng.normal(size=(3, 4)).astype("float32")
-    d = methods.pair_distances(z_a, z_b, normalize).numpy()
+    d = losses.pair_distances(z_a, z_b, normalize).numpy()
     a, b = z_a.astype(np.float64), z_b.astype(np.float64)
     if normalize:
         a, b = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
@@ -299,35 +297,35 @@ def test_pair_distances_is_every_euclidean_distance(normalize):
     np.testing.assert_allclose(d, expected, rtol=1e-4, atol=1e-5)
     assert d.shape == (5, 3) and (not normalize or d.max() <= 2.0 + 1e-5)
     with pytest.raises(ValueError, match="same embedding size"):
-        methods.pair_distances(z_a, z_b[:, :3])
+        losses.pair_distances(z_a, z_b[:, :3])
     with pytest.raises(ValueError, match=r"\(N, D\)"):
-        methods.pair_distances(z_a[0], z_b)
+        losses.pair_distances(z_a[0], z_b)
 
 
 def test_margin_pair_loss_known_values_and_finite_gradients():
     # identical views far apart from each other: nothing to pull, nothing to push
     z = np.eye(4, dtype="float32")  # unit vectors sqrt(2) apart
-    assert methods.margin_pair_loss(z, z, margin=1.0).numpy() == pytest.approx(0.0, abs=1e-6)
+    assert losses.margin_pair_loss(z, z, margin=1.0).numpy() == pytest.approx(0.0, abs=1e-6)
     # everything collapsed onto one point: every negative costs margin**2, weighted by 1/2
     collapsed = np.ones((4, 3), "float32")
-    assert methods.margin_pair_loss(collapsed, collapsed, margin=0.8).numpy() == pytest.approx(0.5 * 0.64, rel=1e-5)
+    assert losses.margin_pair_loss(collapsed, collapsed, margin=0.8).numpy() == pytest.approx(0.5 * 0.64, rel=1e-5)
     variable = tf.Variable(collapsed)
     with tf.GradientTape() as tape:
-        loss = methods.margin_pair_loss(variable, tf.constant(collapsed), margin=0.8, normalize=False)
+        loss = losses.margin_pair_loss(variable, tf.constant(collapsed), margin=0.8, normalize=False)
     assert np.all(np.isfinite(tape.gradient(loss, variable).numpy()))
 
 
 def test_margin_pair_loss_bad_input_is_a_clear_error():
     z = np.ones((4, 3), "float32")
     with pytest.raises(ValueError, match="margin must be > 0"):
-        methods.margin_pair_loss(z, z, margin=0.0)
+        losses.margin_pair_loss(z, z, margin=0.0)
     with pytest.raises(ValueError, match="at most 2 apart"):
-        methods.margin_pair_loss(z, z, margin=2.5)
-    assert np.isfinite(methods.margin_pair_loss(z, z, margin=2.5, normalize=False).numpy())
+        losses.margin_pair_loss(z, z, margin=2.5)
+    assert np.isfinite(losses.margin_pair_loss(z, z, margin=2.5, normalize=False).numpy())
     with pytest.raises(ValueError, match="same shape"):
-        methods.margin_pair_loss(z, z[:3])
+        losses.margin_pair_loss(z, z[:3])
     with pytest.raises(ValueError, match="no negatives"):
-        methods.margin_pair_loss(z[:1], z[:1])
+        losses.margin_pair_loss(z[:1], z[:1])
     with pytest.raises(ValueError, match=r"\(0, 2\]"):
         methods.MarginContrastive(tiny_encoder(), margin=3.0)
 
@@ -347,7 +345,7 @@ def test_margin_contrastive_learns_on_synthetic_data_and_round_trips(data, tmp_p
     view_a, view_b = next(iter(views))
     model.compile(keras.optimizers.Adam(3e-3))
     # the loss the step minimises is margin_pair_loss on the projections of the two views
-    expected = methods.margin_pair_loss(model.project(view_a, training=True), model.project(view_b, training=True))
+    expected = losses.margin_pair_loss(model.project(view_a, training=True), model.project(view_b, training=True))
     np.testing.assert_allclose(model.contrastive_loss(view_a, view_b)[0].numpy(), expected.numpy(), rtol=1e-5)
     history = model.fit(views, epochs=8, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))
@@ -372,48 +370,3 @@ def test_sigmoid_classifier_outputs_a_probability_on_the_shared_encoder(data):
     logits = evaluation.extract_features(encoder, images) @ kernel + bias
     np.testing.assert_allclose(p, 1 / (1 + np.exp(-logits)), rtol=1e-4, atol=1e-6)
     assert {id(w) for w in encoder.weights} <= {id(w) for w in model.weights}
-
-
-# --- the supervised reference numbers ---------------------------------------------------------------
-
-
-def baseline_record(profile="smoke"):
-    return {
-        "profile": profile, "hardware": "a test",
-        "fractions": {"0.01": {"labels": 500, "test_top1": 0.3, "knn_top1": 0.25},
-                      "1.0": {"labels": 50000, "test_top1": 0.8, "knn_top1": 0.7},
-                      "0.1": {"labels": 5000, "test_top1": 0.5, "knn_top1": 0.45}},
-    }
-
-
-def test_supervised_baseline_round_trips_atomically(tmp_path):
-    record = baseline_record()
-    path = baselines.save_supervised_baseline(record, tmp_path / "results")
-    assert path == tmp_path / "results" / "smoke" / "supervised_baseline.json"
-    assert baselines.load_supervised_baseline("smoke", tmp_path / "results") == record
-    record["fractions"]["1.0"]["test_top1"] = 0.9  # overwriting replaces the file, leaving nothing else behind
-    baselines.save_supervised_baseline(record, tmp_path / "results")
-    assert [p.name for p in (tmp_path / "results" / "smoke").iterdir()] == ["supervised_baseline.json"]
-    assert baselines.load_supervised_baseline("smoke", tmp_path / "results")["fractions"]["1.0"]["test_top1"] == 0.9
-
-
-def test_reference_lines_name_each_fraction_largest_first():
-    lines = baselines.reference_lines(baseline_record())
-    assert lines == {"supervised, 100% labels": 0.8, "supervised, 10% labels": 0.5, "supervised, 1% labels": 0.3}
-    assert list(baselines.reference_lines(baseline_record(), "knn_top1").values()) == [0.7, 0.45, 0.25]
-    with pytest.raises(ValueError, match="not recorded"):
-        baselines.reference_lines(baseline_record(), "linear_probe_top1")
-
-
-def test_supervised_baseline_bad_input_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="CLR_PROFILE=book python3 tasks.py notebooks notebooks/01_supervised_baseline.ipynb"):
-        baselines.load_supervised_baseline("book", tmp_path)
-    with pytest.raises(ValueError, match=r"lacks \['hardware'\]"):
-        baselines.save_supervised_baseline({"profile": "smoke", "fractions": {"1.0": {}}}, tmp_path)
-    with pytest.raises(ValueError, match="fractions are empty"):
-        baselines.save_supervised_baseline({"profile": "smoke", "hardware": "x", "fractions": {}}, tmp_path)
-    baselines.supervised_baseline_path("book", tmp_path).parent.mkdir()
-    baselines.supervised_baseline_path("book", tmp_path).write_text(json.dumps(baseline_record("smoke")))
-    with pytest.raises(ValueError, match="profile 'smoke', not 'book'"):
-        baselines.load_supervised_baseline("book", tmp_path)
-    assert not list(tmp_path.rglob(".*.tmp"))
