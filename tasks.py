@@ -4,6 +4,7 @@
     python3 tasks.py test    # create .venv, install, run the whole test suite
     python3 tasks.py notebooks [FILE ...]   # re-run notebooks top to bottom in the book profile, saving outputs
     python3 tasks.py colab [--check] [FILE ...]   # put the Colab set-up cell first in every notebook (tools/colab_cell.py)
+    python3 tasks.py reference   # copy the book's result files into the package (clr_lib/reference)
 
 Both commands create (or reuse) the virtual environment `.venv` in this folder and
 install the course package with its `book` and `test` extras into it. Extra arguments
@@ -88,6 +89,28 @@ def execute_notebooks(paths: list[str]) -> None:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter would land in the outputs
     for path in notebooks:
         run(BIN / "python", __file__, "_execute", path, env=env)
+    if env["CLR_PROFILE"] == "book":
+        copy_reference()
+
+
+REFERENCE = ROOT / "clr_lib" / "reference"
+REFERENCE_SOURCES = {"book": ROOT / "notebooks" / "results" / "book", "benchmarks": ROOT / "benchmarks" / "results"}
+
+
+def copy_reference() -> None:
+    """Ship the book's result files with the package, so that a chapter opened alone (in Colab) can
+    read them: ``notebooks/results/book/*.json`` and ``benchmarks/results/*.json`` into ``clr_lib/reference``.
+    Files that no longer exist at the source are removed from the copy."""
+    for name, source in REFERENCE_SOURCES.items():
+        target = REFERENCE / name
+        target.mkdir(parents=True, exist_ok=True)
+        wanted = {path.name for path in source.glob("*.json")}
+        for stale in target.glob("*.json"):
+            if stale.name not in wanted:
+                stale.unlink()
+        for file in sorted(wanted):
+            shutil.copyfile(source / file, target / file)
+    print(f"copied the book's result files into {REFERENCE.relative_to(ROOT)}", flush=True)
 
 
 def _execute(path: Path) -> None:
@@ -114,9 +137,12 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["_execute"]:
         _execute(Path(argv[1]))
         return
+    if argv[:1] == ["reference"]:
+        copy_reference()
+        return
     if not argv or argv[0] not in {"book", "test", "notebooks", "colab"}:
         sys.exit(f"usage: python3 {Path(__file__).name} book | test [pytest arguments] | notebooks [FILE ...]"
-                 " | colab [--check] [FILE ...]")
+                 " | colab [--check] [FILE ...] | reference")
     ensure_env()
     if argv[0] == "book":
         build_book()

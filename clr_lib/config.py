@@ -57,9 +57,11 @@ PROFILES: dict[str, Profile] = {
     "book": Profile(
         # The recipe of the CPU-budget search (notebooks/appendix_cpu_budget.ipynb): the slim CNN,
         # 24-pixel views, milder crops and jitter, SimCLR at temperature 0.2. One SimCLR epoch on
-        # all 50,000 images takes about 2.5 minutes on 2 cores, so 6 epochs about 15. Three
-        # supervised epochs keep chapter 1 (three runs of equal steps) within its quarter of an hour.
-        name="book", hardware="2-core CPU, minutes", encoder="small_cnn_slim", epochs=6,
+        # all 50,000 images took 28 s on the 2-core Xeon (AVX-512, AMX) that produced the book in a
+        # plain graph (benchmarks/results/search_v2.json), about 4 times that on an AVX2-only CPU;
+        # 10 epochs give a main run that has left its first, steep rise behind. Three supervised
+        # epochs keep chapter 1 (three runs of equal steps) within its quarter of an hour.
+        name="book", hardware="2-core CPU, minutes", encoder="small_cnn_slim", epochs=10,
         batch_size=256, train_size=None, test_size=None, supervised_epochs=3,
         short_train_size=10_000, short_epochs=4, warmup_epochs=0.25, crop_scale=(0.35, 1.0),
         view_size=24, jitter_strength=0.4, method_settings={"simclr": {"temperature": 0.2}},

@@ -12,6 +12,11 @@ Two kinds of committed JSON files hold measured numbers:
 
 Every file is written atomically (``write_json``, ``replace_atomically``) and read by
 ``read_json``: a missing, corrupt or foreign file raises an error that says how to produce it.
+
+A chapter opened alone (in Colab, say) has neither folder. So the package ships the book's own
+result files, ``clr_lib/reference/book/`` and ``clr_lib/reference/benchmarks/`` (copied there
+by ``python3 tasks.py reference``; a test checks that they equal the committed files), and
+``chapter_record`` and ``benchmark_file`` fall back to them, printing whose numbers they are.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping
+from importlib import resources
 from pathlib import Path
 
 from clr_lib.config import Profile, hardware
@@ -110,21 +116,53 @@ def save_chapter(stem: str, values: Mapping, profile: Profile, folder: str | os.
                       {"profile": profile.name, "hardware": hardware(), **values})
 
 
+def shipped(*parts: str) -> Path | None:
+    """The copy of a result file shipped with the package, ``clr_lib/reference/<parts>``, or None."""
+    path = Path(str(resources.files("clr_lib").joinpath("reference", *parts)))
+    return path if path.is_file() else None
+
+
+def _whose(record: Mapping) -> str:
+    return f"profile {record.get('profile', 'book')!r}, measured on {record.get('hardware', 'the book machine')}"
+
+
 def chapter_record(
-    stem: str, profile: str, folder: str | os.PathLike = "results", notebook: str | None = None
+    stem: str, profile: str, folder: str | os.PathLike = "results", notebook: str | None = None,
+    fall_back: bool = True,
 ) -> dict:
     """The numbers a chapter notebook wrote to ``folder/<profile>/<stem>.json`` (``profile`` is a name).
 
-    ``notebook`` (default ``<stem>.ipynb``) names the notebook that writes it, for the error
-    message when the file is missing; a file whose ``profile`` field names another profile is refused.
+    Where that file does not exist (a chapter opened alone, or one whose earlier chapter has not
+    run in this profile), and ``fall_back``, the numbers shipped with the package are used (the
+    ``book`` profile's, ``shipped``), with a printed note saying so. ``notebook`` (default
+    ``<stem>.ipynb``) names the notebook that writes it, for that note and for the error when
+    there is nothing to read; a file whose ``profile`` field names another profile is refused.
     """
     path = chapter_path(stem, profile, folder)
     notebook = notebook or f"{stem}.ipynb"
+    run_it = f"CLR_PROFILE={profile} python3 tasks.py notebooks notebooks/{notebook}"
+    reference = shipped("book", f"{stem}.json") if fall_back else None
+    if not path.exists() and reference is not None:
+        record = read_json(reference, "reinstall clr_lib")
+        print(f"note: {path} does not exist here, so these are the numbers shipped with clr_lib ({_whose(record)}), "
+              f"not this runtime's. To measure your own, run {notebook} first: {run_it}")
+        return record
     record = read_json(path, f"no results of {notebook} for profile {profile!r} yet. Run that notebook first; it "
-                             f"writes them: CLR_PROFILE={profile} python3 tasks.py notebooks notebooks/{notebook}")
+                             f"writes them: {run_it}")
     if record.get("profile", profile) != profile:
         raise ValueError(f"{path} holds the numbers of profile {record['profile']!r}, not {profile!r}.")
     return record
+
+
+def benchmark_file(name: str, folder: str | os.PathLike = "../benchmarks/results") -> Path:
+    """``folder/name`` (a committed benchmark result such as ``budget.json``, seen from the notebooks),
+    or, where the repository is not at hand, the copy shipped with the package (with a printed note)."""
+    path = Path(folder) / name
+    reference = shipped("benchmarks", name)
+    if path.exists() or reference is None:
+        return path
+    print(f"note: {path} is not here, so {name} comes from the copy shipped with clr_lib (the book's own runs)")
+    return reference
 
 
 def supervised_baseline(profile: str, folder: str | os.PathLike = "results") -> dict:

@@ -8,9 +8,9 @@ page is saved in ``_build/screenshots/`` (or ``$CLR_SCREENSHOTS``) for review.
 
 The browser is Debian's ``chromium`` (``python3 tasks.py test`` installs it when it runs as
 root), or the binary named by ``$CLR_CHROMIUM``. The pages are served from the build on
-``http://127.0.0.1``; the test runs offline: MathJax, which the pages load from a CDN, is
-served from the copy the ``test`` extra installs (PyPI's ``django-static-mathjax``, the same
-MathJax 3.2.2 files), and any other request that leaves the book is reported as an error.
+``http://127.0.0.1`` with the network blocked: every request that leaves the book is
+reported as an error, so the pages, MathJax included (the book serves its own copy from
+``_static/mathjax``, book/_ext/book_html.py), must work offline.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ import os
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from importlib.util import find_spec
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from book_site import ROOT, colab_link, toc_pages, toc_path
@@ -32,7 +30,6 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed: run `python3 tasks.py test` (it is in the test extra)"
 )
 
-MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/"
 CHROMIUM_ARGS = [  # Chromium without a GPU, a sandbox or any background traffic to Google's servers
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
@@ -46,14 +43,6 @@ def _chromium() -> str | None:
     candidates = [os.environ.get("CLR_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
                   shutil.which("google-chrome"), "/usr/bin/chromium"]
     return next((c for c in candidates if c and Path(c).exists()), None)
-
-
-def _mathjax_folder() -> Path | None:
-    spec = find_spec("mathjax")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax"
-    return folder if (folder / "es5" / "tex-mml-chtml.js").exists() else None
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +67,9 @@ def browser():
     if executable is None:
         pytest.skip("Chromium not found: install Debian's package (`apt-get install chromium`; `python3 tasks.py "
                     "test` does it when run as root), or set CLR_CHROMIUM to a Chromium or Chrome binary")
-    mathjax = _mathjax_folder()
-    if mathjax is None:
-        pytest.skip("the local MathJax copy is missing: install the test extra (`python3 tasks.py test` does), "
-                    "which has django-static-mathjax")
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield chromium, mathjax
+        yield chromium
         chromium.close()
 
 
@@ -133,7 +118,7 @@ INSPECT = """async () => {
 
 @pytest.mark.parametrize("docname", toc_pages(toc_path()))
 def test_page_in_browser(docname, book, site, browser):
-    chromium, mathjax = browser
+    chromium = browser
     page_file = book.page_file(docname)
     assert page_file.exists(), f"{docname} is in {book.toc} but was not built"
     errors: list[str] = []
@@ -143,14 +128,7 @@ def test_page_in_browser(docname, book, site, browser):
         url = request_route.request.url
         if url.startswith(site):
             request_route.continue_()
-        elif url.startswith(MATHJAX_CDN):
-            local = mathjax / urlsplit(url).path.split("/mathjax@3/", 1)[1]
-            if local.is_file():
-                request_route.fulfill(path=str(local))
-            else:
-                outside.append(f"{url} (not in the local MathJax copy {mathjax})")
-                request_route.abort()
-        else:
+        else:  # the network is blocked: MathJax too must come from the book itself
             outside.append(url)
             request_route.abort()
 

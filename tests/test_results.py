@@ -1,6 +1,7 @@
 """Reading committed result files: budget runs, chapter records, label-efficiency curves."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_chapter_record_reads_the_profile_folder_and_checks_the_profile(tmp_path
     with pytest.raises(ValueError, match="profile 'book', not 'full'"):
         results.chapter_record("07_dcl", "full", tmp_path)
     with pytest.raises(FileNotFoundError, match="CLR_PROFILE=full python3 tasks.py notebooks notebooks/06_moco.ipynb"):
-        results.chapter_record("06_moco", "full", tmp_path)
+        results.chapter_record("06_moco", "full", tmp_path, fall_back=False)
 
 
 def test_write_json_is_atomic_and_keeps_the_old_file_on_failure(tmp_path):
@@ -115,7 +116,8 @@ def test_reference_lines_name_each_fraction_largest_first():
 
 def test_supervised_baseline_missing_or_of_another_profile_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="CLR_PROFILE=book python3 tasks.py notebooks notebooks/01_supervised_baseline.ipynb"):
-        results.supervised_baseline("book", tmp_path)
+        results.chapter_record("supervised_baseline", "book", tmp_path, notebook="01_supervised_baseline.ipynb",
+                               fall_back=False)
     path = results.chapter_path("supervised_baseline", "book", tmp_path)
     path.parent.mkdir()
     path.write_text(json.dumps({"profile": "smoke", **baseline_record()}))
@@ -128,3 +130,37 @@ def test_read_json_names_a_corrupt_or_foreign_file_and_the_fix(tmp_path, content
     (tmp_path / "a.json").write_text(content)
     with pytest.raises(ValueError, match=f"a.json {message}.*: run it again"):
         results.read_json(tmp_path / "a.json", "run it again")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_SOURCES = {"book": ROOT / "notebooks" / "results" / "book", "benchmarks": ROOT / "benchmarks" / "results"}
+
+
+@pytest.mark.parametrize("name", list(REFERENCE_SOURCES))
+def test_the_shipped_reference_equals_the_committed_result_files(name):
+    source, shipped = REFERENCE_SOURCES[name], ROOT / "clr_lib" / "reference" / name
+    committed = sorted(path.name for path in source.glob("*.json"))
+    assert committed and sorted(path.name for path in shipped.glob("*.json")) == committed, \
+        "the package's copy is out of date: python3 tasks.py reference"
+    for file in committed:
+        assert (shipped / file).read_bytes() == (source / file).read_bytes(), \
+            f"clr_lib/reference/{name}/{file} differs from the committed file: python3 tasks.py reference"
+
+
+def test_a_missing_chapter_record_falls_back_to_the_shipped_book_numbers(tmp_path, capsys):
+    record = results.supervised_baseline("smoke", tmp_path)
+    assert record == json.loads((REFERENCE_SOURCES["book"] / "supervised_baseline.json").read_text())
+    said = capsys.readouterr().out
+    assert "shipped with clr_lib" in said and "profile 'book'" in said and "01_supervised_baseline.ipynb" in said
+    with pytest.raises(FileNotFoundError, match="Run that notebook first"):
+        results.chapter_record("supervised_baseline", "smoke", tmp_path, fall_back=False)
+    results.save_chapter("supervised_baseline", baseline_record(), get_profile("smoke"), tmp_path)  # this runtime's wins
+    assert results.supervised_baseline("smoke", tmp_path)["profile"] == "smoke"
+
+
+def test_a_missing_benchmark_file_falls_back_to_the_shipped_copy(tmp_path, capsys):
+    assert results.benchmark_file("budget.json", tmp_path) == results.shipped("benchmarks", "budget.json")
+    assert "shipped with clr_lib" in capsys.readouterr().out
+    (tmp_path / "budget.json").write_text("{}")
+    assert results.benchmark_file("budget.json", tmp_path) == tmp_path / "budget.json"
+    assert results.benchmark_file("nothing.json", tmp_path) == tmp_path / "nothing.json"  # read_json then says why
