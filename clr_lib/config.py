@@ -5,7 +5,9 @@ Each notebook reads its settings from one profile, chosen by ``CLR_PROFILE``:
 * ``smoke``: seconds per notebook on 2 CPU cores, for CI (tiny subsets, one or two epochs);
 * ``book``: the outputs stored in the notebooks and rendered in the book, produced on a
   2-core CPU in up to about half an hour per notebook;
-* ``full``: published-scale settings for a GPU (for example in Colab).
+* ``gpu``: sized for one T4-class GPU (Colab's free one): each chapter in about half an hour,
+  an estimate from FLOPs and throughput until it has run on such a GPU; the default on a GPU;
+* ``full``: published-scale settings for a GPU, hours per chapter, only when asked for by name.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class Profile:
     view_size: int | None = None  # side of the training views in pixels; None = the images' own (32)
     jitter_strength: float = 0.5  # colour-jitter strength s (SimCLR uses 0.5 on CIFAR-10)
     method_settings: dict = dataclasses.field(default_factory=dict)  # e.g. {"simclr": {"temperature": 0.2}}
-    precision: str = "float32"  # "float32", "bfloat16" or "auto" (bfloat16 where the CPU has it): clr_lib.precision
+    precision: str = "float32"  # "float32", "bfloat16", "float16" or "auto" (the hardware's own): clr_lib.precision
+    steps_per_execution: int = 1  # optimizer steps per call into the compiled graph (more keep a GPU busy)
     knn_k: int = 200
     knn_temperature: float = 0.1
 
@@ -66,10 +69,19 @@ PROFILES: dict[str, Profile] = {
         short_train_size=10_000, short_epochs=4, warmup_epochs=0.25, crop_scale=(0.35, 1.0),
         view_size=24, jitter_strength=0.4, method_settings={"simclr": {"temperature": 0.2}},
     ),
+    "gpu": Profile(
+        # One T4 (65 TFLOP/s of float16 at best, ~15 in practice for small convolutions): ResNet-18's
+        # 0.56 GFLOPs a 32-px image make a SimCLR step ~3.3 GFLOPs an image, so about 2,000 images/s
+        # on the GPU, which Colab's two CPU cores can roughly augment. That is ~25 s an epoch: 30
+        # epochs for a main run (~13 min), 5 for each short run. An estimate until run on a T4.
+        name="gpu", hardware="one T4-class GPU, about half an hour a chapter (estimated)", encoder="resnet18_cifar",
+        epochs=30, batch_size=512, train_size=None, test_size=None, supervised_epochs=15,
+        short_train_size=None, short_epochs=5, precision="auto", steps_per_execution=16,
+    ),
     "full": Profile(
         name="full", hardware="one GPU, hours", encoder="resnet18_cifar", epochs=200,
         batch_size=512, train_size=None, test_size=None, supervised_epochs=100,
-        short_train_size=None, short_epochs=100,
+        short_train_size=None, short_epochs=100, precision="auto", steps_per_execution=16,
     ),
 }
 
@@ -100,7 +112,7 @@ def _gpu_available() -> bool:
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """Return the profile called ``name``, else ``$CLR_PROFILE``, else ``full`` on a GPU and ``book`` otherwise.
+    """Return the profile called ``name``, else ``$CLR_PROFILE``, else ``gpu`` on a GPU and ``book`` otherwise.
 
     >>> get_profile("smoke").epochs
     1
@@ -112,7 +124,7 @@ def get_profile(name: str | None = None) -> Profile:
         )
     chosen = name if name is not None else os.environ.get(ENV_VAR, "").strip() or None
     if chosen is None:
-        return PROFILES["full" if _gpu_available() else "book"]
+        return PROFILES["gpu" if _gpu_available() else "book"]
     key = chosen.strip().lower()
     if key not in PROFILES:
         source = "get_profile()" if name is not None else f"the environment variable {ENV_VAR}"

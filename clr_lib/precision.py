@@ -1,4 +1,5 @@
-"""Numeric precision of training: bfloat16 where the CPU computes it natively, float32 elsewhere.
+"""Numeric precision of training: bfloat16 where the hardware computes it natively, float16 on
+older GPUs, float32 elsewhere.
 
 Keras's ``mixed_bfloat16`` policy keeps every weight in float32 and runs the layers' matmuls
 and convolutions in bfloat16 (8 bits of mantissa, float32's range, so no loss scaling is
@@ -7,9 +8,15 @@ on any other CPU bfloat16 is emulated and slower. The losses, the softmax, the q
 kNN evaluation cast to float32 themselves (``clr_lib.losses``, ``FifoQueue``,
 ``evaluation.extract_features``), so only the network's arithmetic changes.
 
-``Profile.precision`` names the choice: ``"float32"``, ``"bfloat16"`` or ``"auto"`` (bfloat16
-when :func:`native_bfloat16` finds the instructions, float32 otherwise). Build the models
-inside ``with precision.policy(name):``; a policy is global Keras state, so it is restored on exit.
+On a GPU, ``mixed_float16`` (half precision with Keras's dynamic loss scaling: ``compile``
+wraps the optimizer in a ``LossScaleOptimizer`` under that policy, and every method's
+``train_step`` scales its loss through ``optimizer.scale_loss``) suits GPUs without bfloat16,
+such as Colab's T4; GPUs of compute capability 8 or more (A100, L4) do bfloat16.
+
+``Profile.precision`` names the choice: ``"float32"``, ``"bfloat16"``, ``"float16"`` or
+``"auto"``: on a GPU bfloat16 where it has it and float16 otherwise; on a CPU bfloat16 when
+:func:`native_bfloat16` finds the instructions, float32 otherwise. Build the models inside
+``with precision.policy(name):``; a policy is global Keras state, so it is restored on exit.
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ from collections.abc import Iterator
 
 import keras
 
-CHOICES = ("auto", "float32", "bfloat16")
-_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+CHOICES = ("auto", "float32", "bfloat16", "float16")
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 _BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")  # recorded next to timings
 
@@ -39,13 +46,27 @@ def native_bfloat16(flags: set[str] | None = None) -> bool:
     return bool(set(_BFLOAT16_FLAGS) & (cpu_flags() if flags is None else flags))
 
 
-def resolve(precision: str, flags: set[str] | None = None) -> str:
-    """``"float32"`` or ``"bfloat16"``: ``precision`` itself, or for ``"auto"`` what this CPU does natively."""
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """The first GPU's compute capability, e.g. ``(7, 5)`` for a T4; None without a GPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    return tuple(tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)))
+
+
+def resolve(precision: str, flags: set[str] | None = None, gpu: tuple[int, int] | None | str = "detect") -> str:
+    """``"float32"``, ``"bfloat16"`` or ``"float16"``: ``precision`` itself, or for ``"auto"`` what this
+    machine does natively (``gpu``: the GPU's compute capability, detected by default; None: no GPU)."""
     if precision not in CHOICES:
         raise ValueError(f"precision must be one of {', '.join(map(repr, CHOICES))}, got {precision!r}.")
-    if precision == "auto":
-        return "bfloat16" if native_bfloat16(flags) else "float32"
-    return precision
+    if precision != "auto":
+        return precision
+    capability = gpu_compute_capability() if gpu == "detect" else gpu
+    if capability is not None:
+        return "bfloat16" if capability >= (8, 0) else "float16"
+    return "bfloat16" if native_bfloat16(flags) else "float32"
 
 
 @contextlib.contextmanager

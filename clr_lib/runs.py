@@ -140,7 +140,8 @@ def train(
             encoder = models.get_encoder(encoder or profile.encoder, input_shape=shape)
         model = build_method(method, encoder, **{**profile.method_settings.get(method, {}), **method_kwargs})
     pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=seed)
-    model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs))
+    model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs),
+                  steps_per_execution=profile.steps_per_execution)
     monitor = KNNMonitor(x, y, x_test, y_test, k=profile.knn_k, temperature=profile.knn_temperature)
     history = model.fit(pairs, epochs=epochs or profile.epochs, callbacks=[monitor, _Timer(), *callbacks],
                         verbose=verbose).history

@@ -98,7 +98,7 @@ def test_cell_does_nothing_outside_colab(monkeypatch):
     assert "CLR_PROFILE" not in os.environ
 
 
-@pytest.mark.parametrize("gpus, expected", [([], "book"), (["GPU:0"], "full")])
+@pytest.mark.parametrize("gpus, expected", [([], "book"), (["GPU:0"], "gpu")])
 def test_cell_in_colab_installs_from_the_repository_and_picks_the_profile(monkeypatch, gpus, expected):
     import tensorflow as tf
 

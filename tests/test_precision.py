@@ -15,8 +15,13 @@ from clr_lib import augment, data, methods, models, pipeline, precision
     (set(), "float32"),
 ])
 def test_auto_takes_bfloat16_only_where_the_cpu_computes_it(flags, expected):
-    assert precision.resolve("auto", flags) == expected
+    assert precision.resolve("auto", flags, gpu=None) == expected
     assert precision.resolve("float32", flags) == "float32" and precision.resolve("bfloat16", flags) == "bfloat16"
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), "float16"), ((8, 0), "bfloat16"), ((8, 9), "bfloat16")])
+def test_auto_on_a_gpu_is_float16_before_ampere_and_bfloat16_after(capability, expected):
+    assert precision.resolve("auto", set(), gpu=capability) == expected  # a T4 is 7.5, an A100 8.0, an L4 8.9
 
 
 def test_cpu_flags_are_this_machines():
@@ -26,7 +31,7 @@ def test_cpu_flags_are_this_machines():
 
 
 def test_an_unknown_precision_names_the_choices():
-    with pytest.raises(ValueError, match="'auto', 'float32', 'bfloat16'"):
+    with pytest.raises(ValueError, match="'auto', 'float32', 'bfloat16', 'float16'"):
         precision.resolve("fp16")
 
 

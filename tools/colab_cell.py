@@ -10,7 +10,7 @@ tools/colab_cell.py ...`` does the same.)
 The cell is the first cell of each notebook. In Google Colab it installs the course package
 from the repository that ``_config.yml`` names once (``repository.url`` and
 ``repository.branch``, the same settings behind the book's "open in Colab" buttons) and
-chooses the profile: ``full`` on a GPU runtime, ``book`` otherwise; a comment in the cell says
+chooses the profile: ``gpu`` on a GPU runtime, ``book`` otherwise; a comment in the cell says
 how to switch. CIFAR-10 then comes from Keras's own
 download, because ``CLR_DATA_DIR`` is not set there. Anywhere else the cell does nothing and
 prints nothing, so ``pytest --nbval`` passes on it and the book-profile outputs stay untouched.
@@ -46,11 +46,12 @@ if "google.colab" in sys.modules:
 
     import tensorflow as tf
 
-    # The profile sets every size in the chapter. None picks `full` (published scale) on a GPU
-    # runtime (Runtime > Change runtime type > GPU) and `book` (CPU-sized) otherwise; to switch,
-    # write "smoke", "book" or "full" instead of None, then Runtime > Run all.
+    # The profile sets every size in the chapter. None picks `gpu` (about half an hour a chapter on
+    # a T4) on a GPU runtime (Runtime > Change runtime type > GPU) and `book` (CPU-sized) otherwise;
+    # to switch, write "smoke", "book", "gpu" or "full" (published scale, hours) instead of None,
+    # then Runtime > Run all.
     colab_profile = None
-    os.environ["CLR_PROFILE"] = colab_profile or ("full" if tf.config.list_physical_devices("GPU") else "book")
+    os.environ["CLR_PROFILE"] = colab_profile or ("gpu" if tf.config.list_physical_devices("GPU") else "book")
     # CIFAR-10 comes from Keras's own download here (CLR_DATA_DIR is not set).
     print(f"clr-lib installed from {repository}@{branch}; profile {{os.environ['CLR_PROFILE']}}")
 '''
