@@ -24,7 +24,7 @@ def test_start_names_keras_download_without_data_dir(monkeypatch, capsys):
 
 
 def test_start_rejects_unknown_profile():
-    with pytest.raises(ValueError, match="valid profiles are smoke, book, full"):
+    with pytest.raises(ValueError, match="valid profiles are smoke, book, gpu, full"):
         notebook.start(profile="fastest")
 
 
