@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> dict:
         train = pipeline.labeled_dataset(x, y, args.batch_size, crop_flip, seed=args.seed)
     else:
         small = augment.simclr_augment(strength=args.jitter, image_size=args.small_size, seed=args.seed,
-                                       crop_scale=tuple(float(f) for f in args.small_crop.split(",")))
+                                       crop_scale=tuple(float(f) for f in args.small_crop.split(","))
+                                       ) if args.small_views else None
         train = pipeline.pretraining_dataset(x, args.batch_size, views, seed=args.seed, small_augment=small,
                                              num_small=args.small_views)
     with precision.policy(args.precision) as chosen:
@@ -185,7 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.save_encoder:
         encoder.save(args.save_encoder)
     result = {
-        "method": args.method, "encoder": args.encoder, "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
+        "method": args.method, "encoder": args.encoder,
+        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
         "precision": chosen, "xla": model.jit_compile,
         "images_seen": int(model.optimizer.iterations.numpy()) * args.batch_size,
         **accuracy,
