@@ -107,14 +107,6 @@ def build_encoder(args: argparse.Namespace) -> keras.Model:
     return models.get_encoder(args.encoder)
 
 
-def build_optimizer(args: argparse.Namespace) -> keras.optimizers.Optimizer:
-    if args.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
-    else:
-        optimizer = keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
-    return runs.decay_only_weights(optimizer)
-
-
 def jit_compile(args: argparse.Namespace) -> bool:
     """``--xla`` as ``compile``'s ``jit_compile``; ``auto`` is ``ContrastiveModel.compile``'s rule: a GPU only."""
     if args.xla == "auto":
@@ -125,7 +117,7 @@ def jit_compile(args: argparse.Namespace) -> bool:
 def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
     if args.method == "supervised":
         model = methods.supervised_classifier(encoder, num_classes=10)
-        model.compile(build_optimizer(args),
+        model.compile(runs.base_optimizer(args.optimizer, args.lr, args.weight_decay),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], jit_compile=jit_compile(args))
         return model
@@ -135,7 +127,7 @@ def build_model(args: argparse.Namespace, encoder: keras.Model) -> keras.Model:
     if args.queue is not None:
         settings["queue_size"] = args.queue
     model = runs.build_method(args.method, encoder, **settings)
-    model.compile(build_optimizer(args), jit_compile=jit_compile(args))
+    model.compile(runs.base_optimizer(args.optimizer, args.lr, args.weight_decay), jit_compile=jit_compile(args))
     return model
 
 

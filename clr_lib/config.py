@@ -34,7 +34,8 @@ class Profile:
     supervised_epochs: int  # epochs of chapter 1's supervised baseline (all labels)
     short_train_size: int | None  # the short runs of an ablation (one per setting): training images ...
     short_epochs: int  # ... and epochs
-    learning_rate: float = 2e-3  # peak AdamW learning rate, after linear warm-up, then cosine decay
+    learning_rate: float = 2e-3  # peak learning rate, after linear warm-up, then cosine decay
+    optimizer: str = "adamw"  # "adamw" or "sgd" (momentum 0.9, Nesterov): clr_lib.runs.make_optimizer
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     crop_scale: tuple[float, float] = (0.2, 1.0)  # RandomResizedCrop area range of the views

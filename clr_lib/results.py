@@ -154,6 +154,34 @@ def chapter_record(
     return record
 
 
+def recorded_main_run(
+    stem: str, method: str, profile: Profile, train_images: int, temperature: float,
+    folder: str | os.PathLike = "results",
+) -> dict | None:
+    """The main run of ``method`` that chapter ``stem`` trained in this runtime, if it is the run
+    the caller would train: its ``"main"`` entry holds ``method``'s history and was made with this
+    profile's encoder, epochs, batch and kNN protocol, ``train_images`` images and ``temperature``.
+
+    Returns ``{"knn_top1", "history", "chapter"}``, or ``None`` when there is no such run (no
+    file, another profile's, other settings), and then the caller trains it. The copies shipped
+    with the package are never used: a run to compare with must come from the same runtime.
+    """
+    path = chapter_path(stem, profile.name, folder)
+    if not path.exists():
+        return None
+    record = read_json(path, f"run {stem}.ipynb again to rewrite it")
+    main = record.get("main", {})
+    wanted = {"profile": profile.name, "encoder": profile.encoder, "temperature": temperature,
+              "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature}}
+    if any(record.get(key) != value for key, value in wanted.items()) or method not in main.get("history", {}):
+        return None
+    if (main.get("epochs"), main.get("batch_size"), main.get("train_images")) != (
+            profile.epochs, profile.batch_size, train_images):
+        return None
+    history = main["history"][method]
+    return {"knn_top1": history["val_knn_acc"][-1], "history": history, "chapter": stem}
+
+
 def benchmark_file(name: str, folder: str | os.PathLike = "../benchmarks/results") -> Path:
     """``folder/name`` (a committed benchmark result such as ``budget.json``, seen from the notebooks),
     or, where the repository is not at hand, the copy shipped with the package (with a printed note)."""

@@ -59,16 +59,37 @@ def decay_only_weights(optimizer: keras.optimizers.Optimizer) -> keras.optimizer
     return optimizer
 
 
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def base_optimizer(name: str, learning_rate, weight_decay: float) -> keras.optimizers.Optimizer:
+    """The optimizer called ``name`` with weight decay on the weights only (``decay_only_weights``).
+
+    ``"adamw"`` (the course's default) divides each gradient by a running estimate of its own size,
+    so a uniform scale of the loss barely changes its steps; ``"sgd"`` (momentum 0.9, Nesterov)
+    steps in proportion to the gradient, so such a scale acts as a learning rate (chapter 7).
+    ``learning_rate`` is a number or a schedule.
+    """
+    if name == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    elif name == "adamw":
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}, "
+                         f"e.g. profile.replace(optimizer='sgd', learning_rate=0.3).")
+    return decay_only_weights(optimizer)
+
+
 def make_optimizer(profile: Profile, steps_per_epoch: int, epochs: int | None = None) -> keras.optimizers.Optimizer:
-    """AdamW with linear warm-up to ``profile.learning_rate`` and cosine decay to 0 over ``epochs``
-    (default: the profile's); weight decay on the weights only (``decay_only_weights``)."""
+    """``profile.optimizer`` (``base_optimizer``) with linear warm-up to ``profile.learning_rate``
+    and cosine decay to 0 over ``epochs`` (default: the profile's)."""
     total = max(1, (epochs or profile.epochs) * steps_per_epoch)
     warmup = min(total - 1, int(profile.warmup_epochs * steps_per_epoch))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else profile.learning_rate,
         decay_steps=total - warmup, warmup_target=profile.learning_rate if warmup else None, warmup_steps=warmup,
     )
-    return decay_only_weights(keras.optimizers.AdamW(learning_rate=schedule, weight_decay=profile.weight_decay))
+    return base_optimizer(profile.optimizer, schedule, profile.weight_decay)
 
 
 def load_data(profile: Profile, seed: int = 0) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -117,6 +138,7 @@ def train(
     seed: int = 0,
     callbacks: list[keras.callbacks.Callback] = (),
     verbose: int | str = 0,
+    knn_every: int | None = 1,
     **method_kwargs,
 ) -> tuple[methods.ContrastiveModel, dict[str, list[float]]]:
     """Pretrain ``method`` on ``train_data`` images with ``profile``'s recipe; the chapters' one training call.
@@ -124,28 +146,62 @@ def train(
     The encoder and the method are built under ``profile.precision`` (``clr_lib.precision``).
     ``train_data`` and ``test_data`` are ``(images, labels)``; the labels only feed the kNN
     monitor, which writes ``val_knn_acc`` (weighted kNN of the encoder's features on
-    ``test_data``) after every epoch, next to ``loss`` and ``wall_time`` (seconds since the
-    start). ``augment_layer`` defaults to the profile's SimCLR augmentation, ``encoder`` to the
+    ``test_data``) after every ``knn_every`` epochs (``None``: after the last epoch only, for short
+    runs where only the end counts), next to ``loss`` and ``wall_time`` (seconds since the start). ``augment_layer`` defaults to the profile's SimCLR augmentation, ``encoder`` to the
     profile's, ``epochs`` to ``profile.epochs``; ``method_kwargs`` go to the method (e.g.
     ``temperature=0.2``). Returns the trained model and its per-epoch history.
     """
     (x, y), (x_test, y_test) = train_data, test_data
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)  # first the encoder, as random_encoder_knn builds it
+    with precision.policy(profile.precision):
+        if not isinstance(encoder, keras.Model):
+            encoder = profile_encoder(profile, encoder)
+        model = build_method(method, encoder, **{**profile.method_settings.get(method, {}), **method_kwargs})
     if augment_layer is None:
         augment_layer = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale,
                                                image_size=profile.view_size, seed=seed)
-    with precision.policy(profile.precision):
-        if not isinstance(encoder, keras.Model):
-            shape = (None, None, 3) if profile.view_size else (32, 32, 3)
-            encoder = models.get_encoder(encoder or profile.encoder, input_shape=shape)
-        model = build_method(method, encoder, **{**profile.method_settings.get(method, {}), **method_kwargs})
+    epochs = epochs or profile.epochs
     pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=seed)
     model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs),
                   steps_per_execution=profile.steps_per_execution)
-    monitor = KNNMonitor(x, y, x_test, y_test, k=profile.knn_k, temperature=profile.knn_temperature)
-    history = model.fit(pairs, epochs=epochs or profile.epochs, callbacks=[monitor, _Timer(), *callbacks],
+    monitor = KNNMonitor(x, y, x_test, y_test, every=knn_every or epochs, k=profile.knn_k,
+                         temperature=profile.knn_temperature)
+    history = model.fit(pairs, epochs=epochs, callbacks=[monitor, _Timer(), *callbacks],
                         verbose=verbose).history
     return model, history
+
+
+def profile_encoder(profile: Profile, name: str | None = None) -> keras.Model:
+    """A new, untrained encoder ``name`` (default: the profile's) for the profile's views: any
+    image size when the profile crops views of ``view_size`` pixels, 32 x 32 otherwise."""
+    shape = (None, None, 3) if profile.view_size else (32, 32, 3)
+    return models.get_encoder(name or profile.encoder, input_shape=shape)
+
+
+def random_encoder_knn(
+    profile: Profile,
+    train_data: tuple[np.ndarray, np.ndarray],
+    test_data: tuple[np.ndarray, np.ndarray],
+    seeds: list[int] | tuple[int, ...] = (0, 1, 2),
+) -> list[float]:
+    """The kNN accuracy of the profile's encoder before any training, one value per seed.
+
+    The baseline every chapter measures its method against: each seed initialises the encoder as
+    ``train`` does with that seed, and ``knn_accuracy`` (the profile's ``k`` and temperature)
+    classifies the ``test_data`` images by their neighbours among the ``train_data`` images, the
+    same protocol as ``train``'s kNN monitor. Several seeds, because a random network's accuracy
+    varies from one initialisation to the next by about a point.
+    """
+    (x, y), (x_test, y_test) = train_data, test_data
+    accuracies = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        with precision.policy(profile.precision):
+            encoder = profile_encoder(profile)
+        accuracies.append(float(evaluation.knn_accuracy(
+            evaluation.extract_features(encoder, x), y, evaluation.extract_features(encoder, x_test), y_test,
+            profile.knn_k, profile.knn_temperature)))
+    return accuracies
 
 
 def _epoch_seed(seed: int, start_epoch: int) -> int:

@@ -1,7 +1,7 @@
 """Run by test_distributed.py in a fresh process: TensorFlow must split the CPU into two
 logical devices before anything else touches it.
 
-For every method of ``CASES``, one model on one device and one under MirroredStrategy over two
+For every method of ``method_cases.NAMES``, one model on one device and one under MirroredStrategy over two
 replicas start from the same weights and take two SGD steps through the real ``fit`` and
 ``train_step`` on the same two global batches. Every batch-norm layer is synchronised
 (``sync_batch_norm=True`` for the encoder and the method), so that each replica normalises with
@@ -28,23 +28,17 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 
+import method_cases  # noqa: E402
 import reference_losses as ref  # noqa: E402
 from clr_lib import methods, models  # noqa: E402
 
 SIZE, BATCH, REPLICAS, LEARNING_RATE = 16, 16, 2, 0.05
-CASES = {
-    "simclr": (methods.SimCLR, {"temperature": 0.5}),
-    "dcl": (methods.DCL, {"temperature": 0.5}),
-    "dclw": (methods.DCL, {"temperature": 0.5, "weighted": True}),
-    "moco": (methods.MoCo, {"queue_size": 2 * BATCH, "momentum": 0.9}),
-    "nnclr": (methods.NNCLR, {"queue_size": 2 * BATCH}),
-}
 
 
-def build(cls, sync=True, **kwargs):
+def build(name, sync=True):
     keras.utils.set_random_seed(0)
     encoder = models.small_cnn(widths=(8, 16), input_shape=(SIZE, SIZE, 3), sync_batch_norm=sync)
-    return cls(encoder, projection_dims=(32, 16), sync_batch_norm=sync, **kwargs)
+    return method_cases.build(name, encoder, BATCH, projection_dims=(32, 16), sync_batch_norm=sync)
 
 
 def values(variables):
@@ -70,14 +64,11 @@ def anchor_losses(name, model, view_a, view_b):
     z_a = model.project(view_a, training=True).numpy()
     z_b = model.project(view_b, training=True).numpy()
     images = np.arange(BATCH)
-    if name in ("simclr", "dcl", "dclw"):
-        kwargs = CASES[name][1]
-        if name == "simclr":
-            rows = ref.nt_xent_rows(z_a, z_b, kwargs["temperature"])
-        else:
-            weights = ref.dclw_weights(z_a, z_b, 0.5) if kwargs.get("weighted") else None
-            rows = ref.dcl_rows(z_a, z_b, kwargs["temperature"], weights)
-        return [(rows, np.concatenate([images, images]))]
+    if name == "simclr":
+        return [(ref.nt_xent_rows(z_a, z_b, model.temperature), np.concatenate([images, images]))]
+    if name in ("dcl", "dclw"):
+        weights = ref.dclw_weights(z_a, z_b, model.sigma) if model.weighted else None
+        return [(ref.dcl_rows(z_a, z_b, model.temperature, weights), np.concatenate([images, images]))]
     if name == "moco":
         def keys(v):
             return model.key_projector(model.key_encoder(v, training=False), training=False).numpy()
@@ -85,17 +76,20 @@ def anchor_losses(name, model, view_a, view_b):
         queue = model.queue.value().numpy()
         return [(ref.info_nce_rows(z_a, keys(view_b), queue, model.temperature), images),
                 (ref.info_nce_rows(z_b, keys(view_a), queue, model.temperature), images)]
-    support = model.support_set.value().numpy()
-    p_a, p_b = (model.predictor(z, training=True).numpy() for z in (z_a, z_b))
-    return [(ref.nnclr_rows(ref.nearest(z_a, support), p_b, model.temperature), images),
-            (ref.nnclr_rows(ref.nearest(z_b, support), p_a, model.temperature), images)]
+    if name == "nnclr":
+        support = model.support_set.value().numpy()
+        p_a, p_b = (model.predictor(z, training=True).numpy() for z in (z_a, z_b))
+        return [(ref.nnclr_rows(ref.nearest(z_a, support), p_b, model.temperature), images),
+                (ref.nnclr_rows(ref.nearest(z_b, support), p_a, model.temperature), images)]
+    raise NotImplementedError(f"mirrored_step.py has no NumPy loss for method {name!r}: add its anchors' losses "
+                              f"to anchor_losses (formulas in reference_losses.py)")
 
 
 def per_replica_check(name, batch):
     """Each replica's ``contrastive_loss`` against the NumPy mean over its own anchors."""
-    reference = build(CASES[name][0], **CASES[name][1])
+    reference = build(name)
     with strategy.scope():
-        probe = build(CASES[name][0], **CASES[name][1])
+        probe = build(name)
     probe.set_weights(reference.get_weights())
     directions = anchor_losses(name, reference, *batch)
     per_replica = BATCH // REPLICAS
@@ -114,10 +108,9 @@ def per_replica_check(name, batch):
 
 
 def compare_steps(name, batches):
-    cls, kwargs = CASES[name]
-    single = build(cls, **kwargs)
+    single = build(name)
     with strategy.scope():
-        mirrored = build(cls, **kwargs)
+        mirrored = build(name)
         mirrored.set_weights(single.get_weights())
     single.compile(keras.optimizers.SGD(LEARNING_RATE), jit_compile=False)  # XLA would only add compile time
     mirrored.compile(keras.optimizers.SGD(LEARNING_RATE))
@@ -147,14 +140,14 @@ def compile_decisions():
     """XLA and the batch-norm warning of ``compile``, for models built in and out of the strategy's scope."""
     report = {}
     with strategy.scope():
-        synced, unsynced = build(methods.SimCLR), build(methods.SimCLR, sync=False)
+        synced, unsynced = build("simclr"), build("simclr", sync=False)
     for name, model in (("synced", synced), ("unsynced", unsynced)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model.compile("sgd")  # outside the scope the model was built in
         report[name] = {"jit_compile": model.jit_compile,
                         "warned": any(issubclass(w.category, methods.UnsynchronizedBatchNormWarning) for w in caught)}
-    single = build(methods.SimCLR, sync=False)
+    single = build("simclr", sync=False)
     single.compile("sgd")
     report["single"] = {"jit_compile": single.jit_compile}
     return report
@@ -164,7 +157,7 @@ strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(REPLICAS)]
 rng = np.random.default_rng(0)
 batches = [tuple(rng.uniform(0, 255, (BATCH, SIZE, SIZE, 3)).astype("float32") for _ in range(2)) for _ in range(2)]
 report = {"replicas": strategy.num_replicas_in_sync, "compile": compile_decisions(), "methods": {}, "per_replica": {}}
-for name in CASES:
+for name in method_cases.NAMES:
     report["methods"][name] = compare_steps(name, batches)
     report["per_replica"][name] = per_replica_check(name, batches[0])
 print(json.dumps(report))

@@ -11,9 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import method_cases
 import pytest
 
-METHODS = ["simclr", "dcl", "dclw", "moco", "nnclr"]  # CASES in mirrored_step.py
+METHODS = method_cases.NAMES
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 formulas (in NumPy, on the state before the step), they save and resume."""
 
 import keras
+import method_cases
 import numpy as np
 import pytest
 import reference_losses as ref
@@ -20,13 +21,8 @@ def tiny_encoder():
     return models.small_cnn(widths=(16, 32, 64), input_shape=(SIZE, SIZE, 3))
 
 
-METHODS = {
-    "simclr": lambda enc: methods.SimCLR(enc, projection_dims=(64, 32), temperature=0.2),
-    "dcl": lambda enc: methods.DCL(enc, projection_dims=(64, 32)),
-    "dclw": lambda enc: methods.DCL(enc, projection_dims=(64, 32), weighted=True),
-    "moco": lambda enc: methods.MoCo(enc, projection_dims=(64, 32), queue_size=256, momentum=0.9),
-    "nnclr": lambda enc: methods.NNCLR(enc, projection_dims=(64, 32), queue_size=256),
-}
+def build(name, encoder):
+    return method_cases.build(name, encoder, BATCH, projection_dims=(64, 32))
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +42,10 @@ def pairs(x, seed=0):
     return pretraining_dataset(x, BATCH, augment.simclr_augment(strength=0.5, crop_scale=(0.5, 1.0)), seed=seed)
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", method_cases.NAMES)
 def test_method_learns_and_round_trips(name, data, tmp_path):
     keras.utils.set_random_seed(0)
-    model = METHODS[name](tiny_encoder())
+    model = build(name, tiny_encoder())
     before = knn(model.encoder, data)  # its own random initialisation
     model.compile(keras.optimizers.Adam(3e-3))
     history = model.fit(pairs(data[0]), epochs=15, verbose=0).history["loss"]
@@ -92,8 +88,8 @@ TWO_VIEW = {  # the model, and the loss of each of its 2N anchors in NumPy from 
 def test_two_view_losses_are_the_formulas(name, data):
     """SimCLR's, DCL's and DCLW's losses on a batch: the mean over the 2N anchors of the formula."""
     keras.utils.set_random_seed(5)
-    build, rows = TWO_VIEW[name]
-    model = build(tiny_encoder())
+    make, rows = TWO_VIEW[name]
+    model = make(tiny_encoder())
     _, view_a, view_b = one_batch(data)
     z_a, z_b = (model.project(v, training=True).numpy() for v in (view_a, view_b))
     loss, memory = model.contrastive_loss(view_a, view_b)
@@ -119,8 +115,8 @@ def test_multi_crop_loss_is_the_mean_of_its_pairwise_terms(name, data):
     """Two large and two small views: the mean of the formula over the pairs (a, b), (a, s1), (b, s1),
     (a, s2), (b, s2), each view projected in training mode."""
     keras.utils.set_random_seed(5)
-    build, rows = TWO_VIEW[name]
-    model = build(any_size_encoder())
+    make, rows = TWO_VIEW[name]
+    model = make(any_size_encoder())
     views = next(iter(multi_crop(data[0])))
     assert [tuple(v.shape) for v in views] == [(BATCH, SIZE, SIZE, 3)] * 2 + [(BATCH, SMALL, SMALL, 3)] * 2
     z = [model.project(v, training=True).numpy() for v in views]
@@ -133,14 +129,14 @@ def test_multi_crop_loss_is_the_mean_of_its_pairwise_terms(name, data):
 
 def test_multi_crop_trains_simclr_and_other_methods_refuse_it_clearly(data):
     keras.utils.set_random_seed(0)
-    model = METHODS["simclr"](any_size_encoder())
+    model = build("simclr", any_size_encoder())
     model.compile(keras.optimizers.Adam(3e-3))
     history = model.fit(multi_crop(data[0]), epochs=4, verbose=0).history["loss"]
     assert np.all(np.isfinite(history)) and history[-1] < history[0], history
-    fixed = METHODS["simclr"](tiny_encoder())
+    fixed = build("simclr", tiny_encoder())
     with pytest.raises(ValueError, match="takes 16 x 16 images only, but the small views are 8 x 8"):
         fixed.views_loss(tuple(next(iter(multi_crop(data[0])))))
-    moco = METHODS["moco"](any_size_encoder())
+    moco = build("moco", any_size_encoder())
     moco.compile(keras.optimizers.Adam(3e-3))
     with pytest.raises(ValueError, match="MoCo trains on two views per image, got 4.*PairLossModel"):
         moco.fit(multi_crop(data[0]), epochs=1, verbose=0)
@@ -433,7 +429,7 @@ def test_backup_and_restore_resumes_weights_and_queue(data, tmp_path):
 
 def test_knn_monitor_reaches_history_and_early_stopping(data):
     x, y, x_test, y_test = data
-    model = METHODS["simclr"](tiny_encoder())
+    model = build("simclr", tiny_encoder())
     model.compile("adam")
     monitor = KNNMonitor(x, y, x_test, y_test, every=1, k=20)
     stopper = keras.callbacks.EarlyStopping(monitor="val_knn_acc", mode="max", patience=100)

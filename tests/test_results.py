@@ -164,3 +164,27 @@ def test_a_missing_benchmark_file_falls_back_to_the_shipped_copy(tmp_path, capsy
     (tmp_path / "budget.json").write_text("{}")
     assert results.benchmark_file("budget.json", tmp_path) == tmp_path / "budget.json"
     assert results.benchmark_file("nothing.json", tmp_path) == tmp_path / "nothing.json"  # read_json then says why
+
+
+def test_recorded_main_run_is_reused_only_when_it_is_the_run_the_caller_would_train(tmp_path):
+    profile = get_profile("smoke")
+    history = {"val_knn_acc": [0.3, 0.4], "loss": [5.0, 4.0]}
+    main = {"epochs": profile.epochs, "batch_size": profile.batch_size, "train_images": 512,
+            "history": {"simclr": history}}
+    record = {"encoder": profile.encoder, "temperature": 0.2, "main": main,
+              "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature}}
+
+    def reuse(**changes):
+        results.save_chapter("07_dcl", record | changes, profile, tmp_path)
+        return results.recorded_main_run("07_dcl", "simclr", profile, 512, 0.2, tmp_path)
+
+    assert reuse() == {"knn_top1": 0.4, "history": history, "chapter": "07_dcl"}
+    assert results.recorded_main_run("07_dcl", "nnclr", profile, 512, 0.2, tmp_path) is None  # no such method
+    assert results.recorded_main_run("07_dcl", "simclr", profile, 256, 0.2, tmp_path) is None  # other images
+    assert results.recorded_main_run("07_dcl", "simclr", profile, 512, 0.1, tmp_path) is None  # other temperature
+    assert reuse(encoder="resnet18_cifar") is None
+    assert reuse(main=main | {"epochs": profile.epochs + 1}) is None
+    assert reuse(knn={"k": 1, "temperature": profile.knn_temperature}) is None
+    assert results.recorded_main_run("06_moco", "simclr", profile, 512, 0.2, tmp_path) is None  # no file
+    # never the copy shipped with the package: a run to compare with must come from this runtime
+    assert results.recorded_main_run("06_moco", "simclr", get_profile("book"), 50_000, 0.2, tmp_path) is None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from test_cli import fake_cifar  # noqa: F401  (a fixture)
 
-from clr_lib import augment, config, data, models, pipeline, results, runs
+from clr_lib import augment, config, data, evaluation, models, pipeline, results, runs
 
 PROFILE = config.get_profile("smoke").replace(epochs=3, train_size=128, test_size=64, batch_size=32, knn_k=10)
 
@@ -308,3 +308,55 @@ def test_weight_decay_shrinks_kernels_but_spares_biases_and_batch_norm():
     np.testing.assert_allclose(dense.kernel.numpy(), before[dense.kernel.path] * (1 - 0.1 * 0.5), rtol=1e-6)
     for spared in (dense.bias, norm.gamma, norm.beta):
         np.testing.assert_array_equal(spared.numpy(), before[spared.path])
+
+
+@pytest.mark.parametrize("name, expected", [
+    # one step from w = 0 with gradient 1 at learning rate 0.1 and no weight decay:
+    ("sgd", -0.1 * (1 + 0.9)),  # Nesterov momentum 0.9: v = -lr g, w += m v - lr g
+    ("adamw", -0.1),  # Adam's first step is lr * sign(g), whatever the gradient's size
+])
+def test_make_optimizer_steps_as_its_update_rule(name, expected):
+    profile = config.get_profile("smoke").replace(optimizer=name, learning_rate=0.1, weight_decay=0.0, warmup_epochs=0)
+    weights = keras.Variable(np.zeros(3, np.float32))
+    for scale in (1.0, 10.0):  # SGD's step grows with the gradient, Adam's does not
+        weights.assign(np.zeros(3, np.float32))
+        optimizer = runs.make_optimizer(profile, steps_per_epoch=10, epochs=1)
+        optimizer.apply([keras.ops.full((3,), scale)], [weights])
+        np.testing.assert_allclose(weights.numpy(), expected * (scale if name == "sgd" else 1.0), rtol=1e-4)
+
+
+def test_make_optimizer_names_the_choices_for_an_unknown_optimizer():
+    with pytest.raises(ValueError, match="Unknown optimizer 'lars'.*adamw, sgd"):
+        runs.make_optimizer(config.get_profile("smoke").replace(optimizer="lars"), steps_per_epoch=10)
+
+
+def test_random_encoder_knn_measures_the_encoder_train_starts_from():
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8), np.arange(96) % 4
+    (x_train, y_train), (x_test, y_test) = (x[:64], y[:64]), (x[64:], y[64:])
+    profile = PROFILE.replace(batch_size=32)
+    initial = {}
+
+    class Capture(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            initial["weights"] = [w.copy() for w in self.model.encoder.get_weights()]
+
+    expected = []
+    for seed in (0, 1):
+        model, _ = runs.train("simclr", profile, (x_train, y_train), (x_test, y_test), epochs=1, seed=seed,
+                              callbacks=[Capture()])
+        model.encoder.set_weights(initial["weights"])  # back to the weights before the first step
+        features = [evaluation.extract_features(model.encoder, images) for images in (x_train, x_test)]
+        expected.append(evaluation.knn_accuracy(features[0], y_train, features[1], y_test,
+                                                profile.knn_k, profile.knn_temperature))
+    measured = runs.random_encoder_knn(profile, (x_train, y_train), (x_test, y_test), seeds=(0, 1))
+    np.testing.assert_allclose(measured, expected)
+    assert all(isinstance(v, float) for v in measured)
+
+
+def test_train_can_monitor_the_last_epoch_only():
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), np.arange(64) % 4
+    for knn_every, evaluated in ((1, 3), (None, 1)):
+        _, history = runs.train("simclr", PROFILE, (x, y), (x[:32], y[:32]), epochs=3, knn_every=knn_every)
+        assert len(history["loss"]) == 3 and len(history["val_knn_acc"]) == evaluated

@@ -25,12 +25,13 @@ Otherwise:
 * ``get_config`` with every constructor argument, and the class registered with
   ``@keras.saving.register_keras_serializable(package="clr_lib")``.
 
-Then add it to ``__all__`` below, to the registry ``clr_lib.runs.METHODS`` (the name that runs,
-profiles and the command line use), to ``METHODS`` in ``tests/test_methods.py`` (learning,
-saving and resuming), to ``CASES`` in ``tests/mirrored_step.py`` and ``METHODS`` in
-``tests/test_distributed.py`` (two replicas take the step of one device), and test its loss and
-state updates against their formulas in NumPy (``tests/reference_losses.py``) on the state
-before the step.
+Then add it to ``__all__`` below and to the registry ``clr_lib.runs.METHODS`` (the name that
+runs, profiles and the command line use). That makes it one of ``tests/method_cases.NAMES``, the
+one list the method tests share: it is trained, saved and reloaded (``tests/test_methods.py``),
+takes a step on every profile (``tests/test_profiles.py``) and on two replicas against one device
+(``tests/mirrored_step.py``, which names what is missing until the method's loss is written in
+NumPy in its ``anchor_losses``). Test its loss and state updates against their formulas in NumPy
+(``tests/reference_losses.py``) on the state before the step.
 """
 
 from clr_lib.methods.base import ContrastiveModel, PairLossModel, UnsynchronizedBatchNormWarning
