@@ -23,7 +23,7 @@ float32, bfloat16, auto; see ``clr_lib.precision``) at ``--batch-size`` (256) an
   "Images" are training images: each gives two views, so views/s is twice the number.
 * **peak MB**: the peak resident memory (``ru_maxrss``) of the configuration's own
   subprocess: every configuration runs in a fresh Python process, one after the other.
-* **GFLOP/step** and **GFLOP/s**: an analytic count of one training step, divided by the
+* **GFLOP/step** and **GFLOP/s**: the FLOPs of one training step counted on its graph, divided by the
   measured step time, and that rate as a fraction of this machine's float32 matmul rate
   (``tf.matmul`` of 2048 x 2048 in a ``tf.function``, best of several runs, both cores).
 
@@ -33,30 +33,14 @@ decay (``runs.make_optimizer``, ``book`` profile); the compiled step is Keras's 
 on or off as ``--xla`` says; every configuration of one invocation runs on the same machine in
 the same session, so their rates can be compared (record the load average: it is printed).
 
-FLOP accounting (multiply-add = 2 FLOPs; per training step of ``B`` images, ``2B`` views):
-
-* Weight layers, per image, forward: Conv2D ``2 * H_out * W_out * kh * kw * C_in * C_out``;
-  Dense ``2 * in * out`` (bias additions ignored). Summed over the encoder, the projection head
-  and (NNCLR) the predictor: ``F_enc``, ``F_proj``, ``F_pred``.
-* Trained branches: forward + backward = 3 x forward (the usual rule: the backward pass has
-  a matmul for the input gradient and one for the weight gradient), for both views:
-  ``2B * 3 * (F_enc + F_proj [+ F_pred])``. The rule slightly overcounts: the first
-  convolution needs no gradient with respect to the images (about 2% of small_cnn's count,
-  0.1% of resnet18_cifar's).
-* MoCo: the key encoder and key head run forward only, on both views (symmetric loss):
-  ``2B * (F_enc + F_proj)``. Only the query views (both, symmetric) are trained.
-* Loss and search matmuls, ``D`` = projection size (128), ``K`` = queue size:
-  SimCLR ``3 * 2 (2B)^2 D`` (the ``2B x 2B`` similarity matrix, forward + two gradients);
-  DCL ``3 * 4 * 2 B^2 D`` (cross and within similarities, both directions);
-  MoCo ``2 * 2 * 2 B K D`` (``q @ queue^T`` in both directions, forward and the query
-  gradient only: the queue is a constant); NNCLR ``2 * 2 B K D`` (nearest-neighbor search in
-  the support set, forward only) + ``2 * 2 * 2 B^2 D`` (the loss, both directions, forward
-  and the prediction gradient only).
-* Not in the headline count (``other`` in ``--json`` and ``--layers``, a rough estimate):
-  batch norm (4 FLOPs per element: mean, variance, normalise, scale-shift), ReLU and
-  residual additions (1), pooling (1 per input element), the input standardisation (2),
-  each x 3 when trained; softmax/cross-entropy, L2 normalisation, the optimizer update and
-  MoCo's momentum update. They are few FLOPs but much memory traffic.
+FLOP accounting (multiply-add = 2 FLOPs): ``step_flops`` traces one training step of the model
+itself (the method's ``contrastive_loss`` and its gradient, for views of the configured size) and
+adds up every convolution and matrix product of that graph from its static shapes
+(``op_flops``): forward and backward passes, the input and weight gradients, the key encoder's
+forward pass (MoCo), the loss's similarity matrices, the nearest-neighbour search (NNCLR). No
+method's count is written by hand, so a new method is counted as it computes. Batch norm, ReLU,
+pooling, softmax, normalisation, the optimizer update and MoCo's momentum update are left out:
+few FLOPs, much memory traffic.
 
 The analytic forward count of each encoder is cross-checked against TensorFlow's own
 profiler (``tf.compat.v1.profiler`` on the graph of a concrete forward function, batch 1);
@@ -180,38 +164,52 @@ def forward_flops(model: keras.Model) -> tuple[int, int]:
     return sum(c.flops for c in counts), sum(c.other for c in counts)
 
 
-def step_flops(model: methods.ContrastiveModel, batch: int, encoder: keras.Model | None = None) -> dict[str, float]:
-    """FLOPs of one training step of ``model`` on ``batch`` images (two views each), by part.
+WEIGHT_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MatMul", "BatchMatMulV2")
 
-    ``encoder``: the same architecture built for the views' fixed size, when ``model.encoder``
-    takes any size (its layers then have no fixed output shapes to count).
+
+def op_flops(op: tf.Operation) -> int:
+    """FLOPs of one convolution or matrix product of a graph (multiply-add = 2), from static shapes.
+
+    A matrix product ``(m, k) x (k, n)`` costs ``2 m k n``. A convolution costs ``2 kh kw c_in`` per
+    element of its output; its two gradients cost as much as the forward pass, counted per element of
+    the output gradient they take (``out_backprop``).
     """
-    enc, enc_other = forward_flops(encoder or model.encoder)
-    proj, proj_other = forward_flops(model.projector)
-    d = model.projection_dims[-1]
-    trained_views, key_views = 2 * batch, 0
-    per_view, other_per_view = enc + proj, enc_other + proj_other
-    if isinstance(model, methods.DCL):
-        loss = 3 * 4 * 2 * batch**2 * d
-    elif isinstance(model, methods.SimCLR):
-        loss = 3 * 2 * (2 * batch) ** 2 * d
-    elif isinstance(model, methods.MoCo):
-        directions = 2 if model.symmetric else 1
-        trained_views = key_views = directions * batch
-        loss = directions * 2 * 2 * batch * model.queue.size * d
-    elif isinstance(model, methods.NNCLR):
-        if model.predictor is not None:
-            pred, pred_other = forward_flops(model.predictor)
-            per_view, other_per_view = per_view + pred, other_per_view + pred_other
-        loss = 2 * 2 * batch * model.support_set.size * d + 2 * 2 * 2 * batch**2 * d
+    if op.type == "MatMul":
+        a, b = (t.shape.as_list() for t in op.inputs)
+        m, k = a[::-1] if op.get_attr("transpose_a") else a
+        n = b[0] if op.get_attr("transpose_b") else b[1]
+        return 2 * m * k * n
+    if op.type == "BatchMatMulV2":
+        a = op.inputs[0].shape.as_list()
+        return 2 * int(np.prod(op.outputs[0].shape.as_list())) * (a[-2] if op.get_attr("adj_x") else a[-1])
+    if op.type == "Conv2D":
+        out, kernel = op.outputs[0].shape.as_list(), op.inputs[1].shape.as_list()
+    elif op.type == "Conv2DBackpropInput":
+        out, kernel = op.inputs[2].shape.as_list(), op.inputs[1].shape.as_list()
+    elif op.type == "Conv2DBackpropFilter":
+        out, kernel = op.inputs[2].shape.as_list(), op.outputs[0].shape.as_list()  # the kernel's gradient
     else:
-        raise ValueError(f"No FLOP model for {type(model).__name__}.")
-    trained = 3 * trained_views * per_view
-    keys = key_views * (enc + proj)
-    other = 3 * trained_views * other_per_view + key_views * (enc_other + proj_other)
-    return {"trained": float(trained), "keys_forward": float(keys), "loss_matmuls": float(loss),
-            "total": float(trained + keys + loss), "other": float(other),
-            "encoder_forward_per_image": float(enc), "heads_forward_per_image": float(per_view - enc)}
+        raise ValueError(f"op_flops counts {', '.join(WEIGHT_OPS)}, not {op.type}.")
+    kh, kw, c_in, _ = kernel
+    return 2 * int(np.prod(out)) * kh * kw * c_in
+
+
+def step_flops(model: methods.ContrastiveModel, batch: int, view_size: int) -> dict:
+    """FLOPs of one training step of ``model`` on ``batch`` images (two views of ``view_size`` pixels
+    each), counted on the step's own graph: ``{"total", "by_op": {op type: FLOPs}}``."""
+    spec = tf.TensorSpec([batch, view_size, view_size, 3], tf.float32)
+
+    @tf.function
+    def step(view_a, view_b):
+        with tf.GradientTape() as tape:
+            loss, _ = model.contrastive_loss(view_a, view_b)
+        return tape.gradient(loss, model.trainable_variables)
+
+    by_op = dict.fromkeys(WEIGHT_OPS, 0)
+    for op in step.get_concrete_function(spec, spec).graph.get_operations():
+        if op.type in WEIGHT_OPS:
+            by_op[op.type] += op_flops(op)
+    return {"total": float(sum(by_op.values())), "by_op": by_op}
 
 
 def profiler_forward_flops(encoder: keras.Model) -> dict[str, int]:
@@ -353,8 +351,7 @@ def run_config(cfg: Config) -> dict:
     pairs = pipeline.pretraining_dataset(images, cfg.batch_size, views, seed=1).repeat()
     e2e = timed_fit(model, pairs, cfg.e2e_warmup, cfg.steps, cfg.batch_size)
     clock.append(time.perf_counter())
-    sized = models.get_encoder(cfg.encoder, input_shape=(cfg.view_size, cfg.view_size, 3))
-    flops = step_flops(model, cfg.batch_size, sized)
+    flops = step_flops(model, cfg.batch_size, cfg.view_size)
     return {**asdict(cfg), "data": source, "step": step, "e2e": e2e, "flops": flops,
             "gflops_per_s_step": flops["total"] * step["images_per_s"] / cfg.batch_size / 1e9,
             "gflops_per_s_e2e": flops["total"] * e2e["images_per_s"] / cfg.batch_size / 1e9,
