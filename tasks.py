@@ -125,12 +125,18 @@ def _execute(path: Path) -> None:
     print(f"executing {path.name} (profile {os.environ['CLR_PROFILE']}) ...", flush=True)
     nbclient.NotebookClient(notebook, timeout=None, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - start
     for cell in notebook.cells:  # timestamps and TensorFlow's C++ start-up lines on stderr are not results
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.outputs = [out for out in cell.outputs if out.get("name") != "stderr"]
+    from clr_lib.config import hardware
+
+    # how long the stored run took, and where: the run-time table of the README and how_to_run.md
+    notebook.metadata["clr_run"] = {"profile": os.environ["CLR_PROFILE"], "seconds": round(seconds),
+                                    "hardware": hardware()}
     nbformat.write(notebook, path)
-    print(f"{path.name}: done in {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"{path.name}: done in {seconds:.0f} s", flush=True)
 
 
 def main(argv: list[str]) -> None:

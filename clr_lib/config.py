@@ -46,6 +46,7 @@ class Profile:
     steps_per_execution: int = 1  # optimizer steps per call into the compiled graph (more keep a GPU busy)
     knn_k: int = 200
     knn_temperature: float = 0.1
+    seeds: tuple[int, ...] = (0, 1, 2)  # every ablation setting and the random encoder run once per seed
 
     def replace(self, **changes) -> "Profile":
         """A copy with some settings changed, e.g. ``profile.replace(epochs=2)``."""
@@ -56,7 +57,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", hardware="any CPU, seconds (CI)", encoder="small_cnn", epochs=1,
         batch_size=64, train_size=512, test_size=256, supervised_epochs=1,
-        short_train_size=512, short_epochs=1, knn_k=20,
+        short_train_size=512, short_epochs=1, knn_k=20, seeds=(0, 1),
     ),
     "book": Profile(
         # The recipe of the CPU-budget search (notebooks/appendix_cpu_budget.ipynb): the slim CNN,
