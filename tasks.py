@@ -5,6 +5,7 @@
     python3 tasks.py notebooks [FILE ...]   # re-run notebooks top to bottom in the book profile, saving outputs
     python3 tasks.py colab [--check] [FILE ...]   # put the Colab set-up cell first in every notebook (tools/colab_cell.py)
     python3 tasks.py reference   # copy the book's result files into the package (clr_lib/reference)
+    python3 tasks.py runtimes [--write | --check]   # the table of how long each stored notebook run took
 
 Both commands create (or reuse) the virtual environment `.venv` in this folder and
 install the course package with its `book` and `test` extras into it. Extra arguments
@@ -146,9 +147,12 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["reference"]:
         copy_reference()
         return
+    if argv[:1] == ["runtimes"]:
+        run(sys.executable, ROOT / "tools" / "run_times.py", *argv[1:])
+        return
     if not argv or argv[0] not in {"book", "test", "notebooks", "colab"}:
         sys.exit(f"usage: python3 {Path(__file__).name} book | test [pytest arguments] | notebooks [FILE ...]"
-                 " | colab [--check] [FILE ...] | reference")
+                 " | colab [--check] [FILE ...] | reference | runtimes [--write | --check]")
     ensure_env()
     if argv[0] == "book":
         build_book()

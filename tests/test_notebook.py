@@ -75,3 +75,25 @@ def test_missing_results_name_the_notebook_to_run(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="Run that notebook first.*01_supervised_baseline.ipynb"):
         results.chapter_record("01_supervised_baseline", "book", folder=tmp_path)
+
+
+def test_the_run_time_tables_are_the_notebooks_own_records(tmp_path):
+    """README.md and book/how_to_run.md show the table tools/run_times.py computes from the stored
+    notebooks' ``clr_run`` records; the table says which notebooks have no record."""
+    from pathlib import Path
+
+    tools = Path(__file__).parents[1] / "tools"
+    sys.path.insert(0, str(tools))
+    import run_times
+
+    block = run_times.table(run_times.records())
+    for path in run_times.TARGETS:
+        assert f"{run_times.START}\n{block}\n{run_times.END}" in path.read_text(), \
+            f"{path.name}: the run-time table is out of date; python3 tasks.py runtimes --write"
+    made = tmp_path / "nb"
+    made.mkdir()
+    (made / "01_a.ipynb").write_text('{"metadata": {"clr_run": {"profile": "book", "seconds": 90, "hardware": "X"}}}')
+    (made / "02_b.ipynb").write_text('{"metadata": {}}')
+    rows = run_times.table(run_times.records(made)).splitlines()
+    assert rows[2] == "| `01_a.ipynb` | book | 1.5 min | X |" and "not recorded" in rows[3]
+    assert rows[-1] == "| all 1 timed | | 1.5 min | |"
