@@ -147,8 +147,9 @@ def train(
     ``train_data`` and ``test_data`` are ``(images, labels)``; the labels only feed the kNN
     monitor, which writes ``val_knn_acc`` (weighted kNN of the encoder's features on
     ``test_data``) after every ``knn_every`` epochs (``None``: after the last epoch only, for short
-    runs where only the end counts), next to ``loss`` and ``wall_time`` (seconds since the start). ``augment_layer`` defaults to the profile's SimCLR augmentation, ``encoder`` to the
-    profile's, ``epochs`` to ``profile.epochs``; ``method_kwargs`` go to the method (e.g.
+    runs where only the end counts), next to ``loss`` and ``wall_time`` (seconds since the start).
+    ``augment_layer`` defaults to the profile's SimCLR augmentation, ``encoder`` to the profile's,
+    ``epochs`` to ``profile.epochs``; ``method_kwargs`` go to the method (e.g.
     ``temperature=0.2``). Returns the trained model and its per-epoch history.
     """
     (x, y), (x_test, y_test) = train_data, test_data
@@ -182,9 +183,10 @@ def random_encoder_knn(
     profile: Profile,
     train_data: tuple[np.ndarray, np.ndarray],
     test_data: tuple[np.ndarray, np.ndarray],
-    seeds: list[int] | tuple[int, ...] = (0, 1, 2),
+    seeds: list[int] | tuple[int, ...] | None = None,
 ) -> list[float]:
-    """The kNN accuracy of the profile's encoder before any training, one value per seed.
+    """The kNN accuracy of the profile's encoder before any training, one value per seed
+    (default: ``profile.seeds``).
 
     The baseline every chapter measures its method against: each seed initialises the encoder as
     ``train`` does with that seed, and ``knn_accuracy`` (the profile's ``k`` and temperature)
@@ -194,7 +196,7 @@ def random_encoder_knn(
     """
     (x, y), (x_test, y_test) = train_data, test_data
     accuracies = []
-    for seed in seeds:
+    for seed in profile.seeds if seeds is None else seeds:
         keras.utils.set_random_seed(seed)
         with precision.policy(profile.precision):
             encoder = profile_encoder(profile)
