@@ -6,6 +6,7 @@
     python3 tasks.py colab [--check] [FILE ...]   # put the Colab set-up cell first in every notebook (tools/colab_cell.py)
     python3 tasks.py reference   # copy the book's result files into the package (clr_lib/reference)
     python3 tasks.py runtimes [--write | --check]   # the table of how long each stored notebook run took
+    python3 tasks.py figures [--check]   # draw the figures of the Markdown pages into book/images (tools/figures.py)
 
 Both commands create (or reuse) the virtual environment `.venv` in this folder and
 install the course package with its `book` and `test` extras into it. Extra arguments
@@ -150,9 +151,9 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["runtimes"]:
         run(sys.executable, ROOT / "tools" / "run_times.py", *argv[1:])
         return
-    if not argv or argv[0] not in {"book", "test", "notebooks", "colab"}:
+    if not argv or argv[0] not in {"book", "test", "notebooks", "colab", "figures"}:
         sys.exit(f"usage: python3 {Path(__file__).name} book | test [pytest arguments] | notebooks [FILE ...]"
-                 " | colab [--check] [FILE ...] | reference | runtimes [--write | --check]")
+                 " | colab [--check] [FILE ...] | figures [--check] | reference | runtimes [--write | --check]")
     ensure_env()
     if argv[0] == "book":
         build_book()
@@ -160,6 +161,8 @@ def main(argv: list[str]) -> None:
         execute_notebooks(argv[1:])
     elif argv[0] == "colab":
         run(BIN / "python", ROOT / "tools" / "colab_cell.py", *argv[1:])
+    elif argv[0] == "figures":
+        run(BIN / "python", ROOT / "tools" / "figures.py", *argv[1:])
     else:
         test(argv[1:])
 

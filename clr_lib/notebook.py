@@ -29,6 +29,23 @@ def start(seed: int = 0, profile: str | None = None) -> Profile:
     return chosen
 
 
+BACKUP_DIR_VAR = "CLR_BACKUP_DIR"
+BACKED_UP_PROFILES = ("gpu", "full")  # hours-long cells on a runtime that can reset (Colab)
+
+
+def backup_dir(profile: Profile, name: str) -> Path | None:
+    """Where a chapter's long training cell keeps its checkpoints (``runs.train(..., backup_dir=...)``).
+
+    ``$CLR_BACKUP_DIR/<profile>/<name>`` (``CLR_BACKUP_DIR`` defaults to ``checkpoints``, next to the
+    notebook) in the profiles of ``BACKED_UP_PROFILES``, and in any profile when ``CLR_BACKUP_DIR``
+    is set; ``None`` (no checkpoints: the CPU profiles' runs take minutes) otherwise.
+    """
+    root = os.environ.get(BACKUP_DIR_VAR)
+    if root is None and profile.name not in BACKED_UP_PROFILES:
+        return None
+    return Path(root or "checkpoints") / profile.name / name
+
+
 GLUE_DIGITS = 6  # significant digits a glued float keeps: more than any text shows, fewer than a CPU can change
 
 
@@ -58,3 +75,36 @@ def table(rows: list[list], headers: list[str]):
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return Markdown("\n".join(lines))
+
+
+def mean_spread(values) -> str:
+    """``"61.2% ± 0.4%"``: the mean of one accuracy per seed and their sample standard deviation."""
+    values = np.asarray(values, np.float64).reshape(-1)
+    if len(values) < 2:
+        raise ValueError(f"a spread needs values from at least 2 seeds, got {len(values)}.")
+    return f"{values.mean():.1%} ± {values.std(ddof=1):.1%}"
+
+
+def claim_sentence(claim: dict) -> str:
+    """One ``evaluation.evidence`` record as the text says it: the difference in points, its 95%
+    interval, the seeds and the verdict in bold (Markdown)."""
+    low, high = claim["interval"]
+    return (f"{100 * claim['measured']:+.1f} points (95% interval {100 * low:+.1f} to {100 * high:+.1f}, "
+            f"{claim['seeds']} seeds each): **{claim['verdict']}**")
+
+
+def glue_claims(claims: dict[str, dict]) -> None:
+    """Glue each claim's ``claim_sentence`` as ``claim_<key>`` for the text (``{glue:md}`` or ``{glue:text}``)."""
+    from IPython.display import Markdown
+
+    for key, claim in claims.items():
+        glue(f"claim_{key}", Markdown(claim_sentence(claim)))
+
+
+def evidence_table(claims):
+    """The claims a chapter tested (``evaluation.evidence`` records) as a Markdown table: the paper's
+    claim, its source, the measured difference and its 95% interval in points, the seeds, the verdict."""
+    return table([[c["claim"], c["source"], f"{100 * c['measured']:+.1f}",
+                   f"{100 * c['interval'][0]:+.1f} to {100 * c['interval'][1]:+.1f}", c["seeds"], c["verdict"]]
+                  for c in claims],
+                 ["the paper says", "source", "we measured (points)", "95% interval", "seeds", "verdict"])

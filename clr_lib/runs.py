@@ -51,6 +51,17 @@ def build_method(name: str, encoder: keras.Model, **kwargs) -> methods.Contrasti
 NO_WEIGHT_DECAY = ("bias", "gamma", "beta")  # biases and batch-norm scales and shifts
 
 
+def method_default(method: str, argument: str):
+    """The default of ``argument`` in method ``method``'s constructor (e.g. MoCo's ``temperature``),
+    ``None`` where the method (or a non-method such as ``"supervised"``) has no such argument."""
+    import inspect
+
+    if method not in METHODS:
+        return None
+    parameter = inspect.signature(METHODS[method]).parameters.get(argument)
+    return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+
+
 def decay_only_weights(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
     """``optimizer`` with weight decay on the kernels of convolutions and dense layers only, not on
     biases nor batch-norm scales and shifts (``NO_WEIGHT_DECAY``), as the reference code of SimCLR,
@@ -139,6 +150,7 @@ def train(
     callbacks: list[keras.callbacks.Callback] = (),
     verbose: int | str = 0,
     knn_every: int | None = 1,
+    backup_dir: str | os.PathLike | None = None,
     **method_kwargs,
 ) -> tuple[methods.ContrastiveModel, dict[str, list[float]]]:
     """Pretrain ``method`` on ``train_data`` images with ``profile``'s recipe; the chapters' one training call.
@@ -151,25 +163,69 @@ def train(
     ``augment_layer`` defaults to the profile's SimCLR augmentation, ``encoder`` to the profile's,
     ``epochs`` to ``profile.epochs``; ``method_kwargs`` go to the method (e.g.
     ``temperature=0.2``). Returns the trained model and its per-epoch history.
+
+    With ``backup_dir`` (e.g. a folder on Google Drive in Colab), a checkpoint and the history so far
+    are saved there after every epoch (``keras.callbacks.BackupAndRestore``). Calling ``train``
+    again with the same folder and settings after an interruption resumes after the last finished
+    epoch and returns the whole history; other settings are refused with the ones that differ.
+    The folder's run files are deleted when the run ends. A resumed run draws fresh views for the
+    remaining epochs (as ``pretrain`` does), so it is reproducible, not identical to an unbroken one.
     """
     (x, y), (x_test, y_test) = train_data, test_data
-    keras.utils.set_random_seed(seed)  # first the encoder, as random_encoder_knn builds it
+    epochs = epochs or profile.epochs
+    keras.utils.set_random_seed(seed)  # first the encoder, as random_encoder builds it
     with precision.policy(profile.precision):
         if not isinstance(encoder, keras.Model):
             encoder = profile_encoder(profile, encoder)
         model = build_method(method, encoder, **{**profile.method_settings.get(method, {}), **method_kwargs})
+    done, backup_callbacks = 0, []
+    if backup_dir is not None:
+        done, backup_callbacks = _backups(Path(backup_dir), run_folder.settings(
+            method, encoder.name, profile.replace(epochs=epochs), seed, method_kwargs, _fingerprint(x)))
+    views_seed = _epoch_seed(seed, done)
     if augment_layer is None:
         augment_layer = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale,
-                                               image_size=profile.view_size, seed=seed)
-    epochs = epochs or profile.epochs
-    pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=seed)
+                                               image_size=profile.view_size, seed=views_seed)
+    pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=views_seed)
     model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs),
                   steps_per_execution=profile.steps_per_execution)
     monitor = KNNMonitor(x, y, x_test, y_test, every=knn_every or epochs, k=profile.knn_k,
                          temperature=profile.knn_temperature)
-    history = model.fit(pairs, epochs=epochs, callbacks=[monitor, _Timer(), *callbacks],
+    history = model.fit(pairs, epochs=epochs, callbacks=[monitor, _Timer(), *callbacks, *backup_callbacks],
                         verbose=verbose).history
+    if backup_callbacks:
+        history = backup_callbacks[0].history  # the epochs before the interruption included
+        run_folder.remove_run(Path(backup_dir))
     return model, history
+
+
+def _fingerprint(images: np.ndarray) -> str:
+    """A cheap identity of a training set: its shape and a hash of every 64th image."""
+    import hashlib
+
+    sample = np.ascontiguousarray(images[:: max(1, len(images) // 64)])
+    return f"{images.shape} {hashlib.sha1(sample.tobytes()).hexdigest()[:16]}"
+
+
+def _backups(out: Path, started: dict) -> tuple[int, list[keras.callbacks.Callback]]:
+    """The epochs already done in ``out`` and the callbacks that keep backing the run up there."""
+    if (out / run_folder.MARKER).is_file() and not (out / run_folder.BACKUP / "training_metadata.json").is_file():
+        run_folder.remove_run(out)  # stopped before its first epoch ended: nothing to resume
+    if (out / run_folder.MARKER).is_file():
+        try:
+            done, history = run_folder.resume_point(out, started)
+        except (ValueError, FileNotFoundError) as error:
+            raise type(error)(f"{error} From a notebook: pass the settings the run started with, or delete "
+                              f"{out} (or pass another backup_dir) to start over.") from None
+    else:
+        run_folder.check_folder(out, "new")
+        out.mkdir(parents=True, exist_ok=True)
+        results.write_json(out / run_folder.MARKER, started)
+        done, history = 0, {}
+    logger = _History(out / run_folder.BACKUP / "history.json", history)
+    backup = keras.callbacks.BackupAndRestore(str(out / run_folder.BACKUP), double_checkpoint=True,
+                                              delete_checkpoint=False)
+    return done, [logger, backup]
 
 
 def profile_encoder(profile: Profile, name: str | None = None) -> keras.Model:
@@ -179,27 +235,31 @@ def profile_encoder(profile: Profile, name: str | None = None) -> keras.Model:
     return models.get_encoder(name or profile.encoder, input_shape=shape)
 
 
+def random_encoder(profile: Profile, seed: int) -> keras.Model:
+    """The profile's encoder before any training, initialised as ``train`` initialises it with ``seed``:
+    the baseline every chapter measures a method against (its kNN: ``random_encoder_knn``)."""
+    keras.utils.set_random_seed(seed)
+    with precision.policy(profile.precision):
+        return profile_encoder(profile)
+
+
 def random_encoder_knn(
     profile: Profile,
     train_data: tuple[np.ndarray, np.ndarray],
     test_data: tuple[np.ndarray, np.ndarray],
     seeds: list[int] | tuple[int, ...] | None = None,
 ) -> list[float]:
-    """The kNN accuracy of the profile's encoder before any training, one value per seed
-    (default: ``profile.seeds``).
+    """The kNN accuracy of ``random_encoder``, one value per seed (default: ``profile.seeds``).
 
-    The baseline every chapter measures its method against: each seed initialises the encoder as
-    ``train`` does with that seed, and ``knn_accuracy`` (the profile's ``k`` and temperature)
-    classifies the ``test_data`` images by their neighbours among the ``train_data`` images, the
-    same protocol as ``train``'s kNN monitor. Several seeds, because a random network's accuracy
-    varies from one initialisation to the next by about a point.
+    ``knn_accuracy`` (the profile's ``k`` and temperature) classifies the ``test_data`` images by
+    their neighbours among the ``train_data`` images, the same protocol as ``train``'s kNN
+    monitor. Several seeds, because a random network's accuracy varies from one initialisation
+    to the next by about a point.
     """
     (x, y), (x_test, y_test) = train_data, test_data
     accuracies = []
     for seed in profile.seeds if seeds is None else seeds:
-        keras.utils.set_random_seed(seed)
-        with precision.policy(profile.precision):
-            encoder = profile_encoder(profile)
+        encoder = random_encoder(profile, seed)
         accuracies.append(float(evaluation.knn_accuracy(
             evaluation.extract_features(encoder, x), y, evaluation.extract_features(encoder, x_test), y_test,
             profile.knn_k, profile.knn_temperature)))

@@ -1,5 +1,6 @@
 """Matplotlib figures the chapters share: image grids, view pairs, similarity matrices,
-training curves and 2-D maps of embeddings. Each function returns its ``Figure``."""
+training curves and 2-D maps of embeddings, and the methods' diagrams (``clr_lib.diagrams``).
+Each function returns its ``Figure``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from clr_lib.diagrams import dcl_diagram, idea_diagram, moco_diagram, nnclr_diagram, simclr_diagram  # noqa: F401
 
 
 def _as_display(image: np.ndarray) -> np.ndarray:
@@ -94,6 +97,29 @@ def training_curves(
                 ax.axhline(value, linestyle="--", linewidth=1, color="gray")
                 ax.annotate(label, (1, value), fontsize=8, va="bottom")
         ax.set_xlabel("epoch"), ax.set_title(name)
+    fig.tight_layout()
+    return fig
+
+
+def knn_curves(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    baselines: Mapping[str, float] | None = None,
+    metric: str = "val_knn_acc",
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """The kNN accuracy after every epoch of several runs (name -> history), one line each, e.g. a
+    chapter's method next to SimCLR; ``baselines`` (name -> accuracy) are dashed lines, e.g. a random encoder."""
+    if not histories:
+        raise ValueError("knn_curves needs at least one history, e.g. {'SimCLR': {'val_knn_acc': [0.4, 0.5]}}.")
+    fig = ax.figure if ax is not None else plt.subplots(figsize=(5.5, 3.5))[0]
+    ax = ax or fig.axes[0]
+    for name, history in histories.items():
+        ax.plot(range(1, len(history[metric]) + 1), history[metric], marker="o", label=name)
+    for name, value in (baselines or {}).items():
+        ax.axhline(value, linestyle="--", color="gray", label=name)
+    ax.set_xlabel("epoch"), ax.set_ylabel("kNN top-1, all test images"), ax.legend()
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     fig.tight_layout()
     return fig
 
@@ -198,7 +224,7 @@ def image_rows(
 
 
 def metric_bars(
-    values: Mapping[str, float],
+    values: Mapping[str, float | Sequence[float]],
     label: str = "kNN accuracy",
     baselines: Mapping[str, float] | None = None,
     percent: bool = True,
@@ -206,15 +232,20 @@ def metric_bars(
 ) -> Figure:
     """One bar per run (name -> value), e.g. the kNN accuracy of each setting of an ablation.
 
-    Each bar has its value written on top (as a percentage when ``percent``); ``baselines``
-    (name -> value) are drawn as labelled dashed horizontal lines, e.g. a random encoder.
+    A value may be one number or one number per seed: the bar is then their mean with an error
+    bar of one sample standard deviation. Each bar has its value written on top (as a percentage
+    when ``percent``); ``baselines`` (name -> value) are drawn as labelled dashed horizontal
+    lines, e.g. a random encoder.
     """
     if not values:
         raise ValueError("metric_bars needs at least one value, e.g. {'crop': 0.41}.")
     fig = ax.figure if ax is not None else plt.subplots(figsize=(1.1 * len(values) + 2.5, 3.2))[0]
     ax = ax or fig.axes[0]
-    names, heights = list(values), [float(v) for v in values.values()]
-    bars = ax.bar(range(len(names)), heights, color="tab:blue")
+    seeds = [np.asarray(v, np.float64).reshape(-1) for v in values.values()]
+    names, heights = list(values), [float(v.mean()) for v in seeds]
+    spreads = [float(v.std(ddof=1)) if len(v) > 1 else 0.0 for v in seeds]
+    bars = ax.bar(range(len(names)), heights, color="tab:blue",
+                  yerr=spreads if any(spreads) else None, capsize=3)
     ax.bar_label(bars, labels=[f"{h:.1%}" if percent else f"{h:.3g}" for h in heights], fontsize=8, padding=2)
     ax.set_xticks(range(len(names)), names)
     for name, value in (baselines or {}).items():  # labelled just right of the axes, clear of the bars
@@ -224,7 +255,8 @@ def metric_bars(
     if percent:
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.set_ylabel(label)
-    ax.set_ylim(0, max(heights + list((baselines or {}).values())) * 1.15)
+    tops = [h + e for h, e in zip(heights, spreads)]
+    ax.set_ylim(0, max(tops + list((baselines or {}).values())) * 1.15)
     fig.tight_layout()
     return fig
 

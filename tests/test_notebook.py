@@ -1,10 +1,11 @@
 """The chapters' first-cell helpers: profile choice, the printed provenance line, glue and tables."""
 
 import sys
+from pathlib import Path
 
 import pytest
 
-from clr_lib import notebook
+from clr_lib import evaluation, notebook
 
 
 def test_start_picks_the_profile_and_says_where_the_data_comes_from(monkeypatch, capsys):
@@ -97,3 +98,38 @@ def test_the_run_time_tables_are_the_notebooks_own_records(tmp_path):
     rows = run_times.table(run_times.records(made)).splitlines()
     assert rows[2] == "| `01_a.ipynb` | book | 1.5 min | X |" and "not recorded" in rows[3]
     assert rows[-1] == "| all 1 timed | | 1.5 min | |"
+
+
+def test_mean_spread_is_the_mean_and_sample_sd_over_seeds():
+    values = [0.50, 0.52, 0.54]  # mean 0.52, sample sd 0.02 (population sd would be 0.0163)
+    assert notebook.mean_spread(values) == "52.0% ± 2.0%"
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        notebook.mean_spread([0.5])
+
+
+def test_claim_sentence_reads_an_evidence_record_in_points():
+    claim = evaluation.evidence("a beats b", "key", [0.60, 0.62, 0.61], [0.50, 0.52, 0.51])
+    sentence = notebook.claim_sentence(claim)
+    low, high = claim["interval"]
+    assert sentence.startswith("+10.0 points (95% interval ")
+    assert f"{100 * low:+.1f} to {100 * high:+.1f}, 3 seeds each" in sentence
+    assert sentence.endswith("**supported**")
+
+
+def test_backup_dir_only_for_the_long_profiles_unless_asked(monkeypatch, tmp_path):
+    from clr_lib import config
+
+    monkeypatch.delenv(notebook.BACKUP_DIR_VAR, raising=False)
+    assert notebook.backup_dir(config.get_profile("book"), "05_simclr-main") is None
+    assert notebook.backup_dir(config.get_profile("gpu"), "05_simclr-main") == Path("checkpoints/gpu/05_simclr-main")
+    monkeypatch.setenv(notebook.BACKUP_DIR_VAR, str(tmp_path))  # e.g. a folder on Google Drive
+    assert notebook.backup_dir(config.get_profile("book"), "x") == tmp_path / "book" / "x"
+
+
+def test_evidence_table_has_one_row_per_claim_in_points():
+    claims = [evaluation.evidence("a beats b", "key2020", [0.60, 0.62, 0.61], [0.50, 0.52, 0.51]),
+              evaluation.evidence("c beats d", "key2021", [0.50, 0.51], [0.50, 0.52])]
+    lines = notebook.evidence_table(claims).data.splitlines()
+    assert len(lines) == 2 + 2
+    assert lines[2].startswith("| a beats b | key2020 | +10.0 | ") and lines[2].endswith("| 3 | supported |")
+    assert lines[3].endswith("| 2 | inconclusive |")

@@ -345,6 +345,8 @@ def test_random_encoder_knn_measures_the_encoder_train_starts_from():
     for seed in (0, 1):
         model, _ = runs.train("simclr", profile, (x_train, y_train), (x_test, y_test), epochs=1, seed=seed,
                               callbacks=[Capture()])
+        for start, fresh in zip(initial["weights"], runs.random_encoder(profile, seed).get_weights()):
+            np.testing.assert_array_equal(start, fresh)
         model.encoder.set_weights(initial["weights"])  # back to the weights before the first step
         features = [evaluation.extract_features(model.encoder, images) for images in (x_train, x_test)]
         expected.append(evaluation.knn_accuracy(features[0], y_train, features[1], y_test,
@@ -360,3 +362,52 @@ def test_train_can_monitor_the_last_epoch_only():
     for knn_every, evaluated in ((1, 3), (None, 1)):
         _, history = runs.train("simclr", PROFILE, (x, y), (x[:32], y[:32]), epochs=3, knn_every=knn_every)
         assert len(history["loss"]) == 3 and len(history["val_knn_acc"]) == evaluated
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _StopBefore(keras.callbacks.Callback):
+    """Interrupts a run at the start of epoch ``epoch`` (0-based), as a runtime reset would."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _Interrupt
+
+
+def test_train_with_a_backup_folder_resumes_after_the_last_finished_epoch(tmp_path):
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), np.arange(64) % 4
+    backup = tmp_path / "drive" / "ch5-main"
+    with pytest.raises(_Interrupt):
+        runs.train("simclr", PROFILE, (x, y), (x[:32], y[:32]), epochs=3, backup_dir=backup, callbacks=[_StopBefore(2)])
+    saved = json.loads((backup / "backup" / "history.json").read_text())["epochs"]
+    assert len(saved["loss"]) == 2  # two epochs finished before the interruption
+
+    with pytest.raises(ValueError, match="temperature"):  # another run may not continue this one
+        runs.train("simclr", PROFILE, (x, y), (x[:32], y[:32]), epochs=3, backup_dir=backup, temperature=0.7)
+
+    epochs_run = []
+
+    class Count(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_run.append(epoch)
+
+    _, history = runs.train("simclr", PROFILE, (x, y), (x[:32], y[:32]), epochs=3, backup_dir=backup,
+                            callbacks=[Count()])
+    assert epochs_run == [2]  # only the epoch that was missing
+    assert len(history["loss"]) == 3 and history["loss"][:2] == saved["loss"]
+    assert history["wall_time"][2] > history["wall_time"][1]  # the clock goes on from the backup
+    assert not backup.exists() or not any(backup.iterdir())  # the run's files are gone once it ends
+
+
+def test_method_default_reads_the_constructor():
+    assert runs.method_default("moco", "queue_size") == 4096  # MoCo(queue_size=4096, temperature=0.2, ...)
+    assert runs.method_default("moco", "temperature") == 0.2
+    assert runs.method_default("simclr", "queue_size") is None  # SimCLR has no queue
+    assert runs.method_default("supervised", "temperature") is None  # not a method of runs.METHODS

@@ -1,9 +1,17 @@
 """The shared figures draw what they promise (panels, pixels, points)."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.container import ErrorbarContainer
 
-from clr_lib import viz
+from clr_lib import diagrams, viz
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
 
 
 def test_image_grid_shows_every_image_with_its_pixels():
@@ -82,6 +90,26 @@ def test_metric_bars_draws_one_bar_per_run_with_its_value():
         viz.metric_bars({})
 
 
+def test_metric_bars_with_seeds_draws_the_mean_and_one_sample_sd():
+    fig = viz.metric_bars({"crop": [0.40, 0.42, 0.44], "color": [0.25, 0.25]})
+    ax = fig.axes[0]
+    assert np.allclose([p.get_height() for p in ax.patches], [0.42, 0.25])
+    (errorbar,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    segments = np.array(errorbar.lines[2][0].get_segments())  # one [[x, low], [x, high]] per bar
+    assert np.allclose(segments[:, 1, 1] - segments[:, 0, 1], [2 * 0.02, 0.0])  # +- one sample sd (ddof=1)
+
+
+def test_knn_curves_draw_one_line_per_run_and_the_baselines():
+    fig = viz.knn_curves({"MoCo": {"val_knn_acc": [0.3, 0.4, 0.5]}, "SimCLR": {"val_knn_acc": [0.35, 0.45, 0.55]}},
+                         baselines={"random encoder": 0.25})
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.lines}
+    np.testing.assert_array_equal(lines["MoCo"].get_xydata(), [[1, 0.3], [2, 0.4], [3, 0.5]])
+    assert np.allclose(lines["random encoder"].get_ydata(), 0.25)
+    with pytest.raises(ValueError, match="at least one history"):
+        viz.knn_curves({})
+
+
 def test_label_efficiency_plots_each_curve_on_a_log_axis_with_references():
     fig = viz.label_efficiency(
         {"classifier": {50000: 0.8, 500: 0.3, 5000: 0.5}, "kNN": {500: 0.25, 50000: 0.7}},
@@ -149,3 +177,46 @@ def test_positive_rows_puts_queries_above_their_positives_with_cosines():
         viz.positive_rows(queries, {"early": (early[:2], [0.5, 0.25])})
     with pytest.raises(ValueError, match="at least one row"):
         viz.positive_rows(queries, {})
+
+
+def test_pair_matrix_marks_each_views_positive_and_leaves_out_itself():
+    roles = diagrams.pair_matrix(3)
+    assert roles.shape == (6, 6)
+    assert (np.diag(roles) == 0).all()
+    positives = np.argwhere(roles == 2)
+    np.testing.assert_array_equal(positives, [[0, 3], [1, 4], [2, 5], [3, 0], [4, 1], [5, 2]])
+    assert (roles == 1).sum() == 6 * 4  # 2N - 2 negatives per view, as NT-Xent counts them
+    with pytest.raises(ValueError, match="at least 2 images"):
+        diagrams.pair_matrix(1)
+
+
+def test_simclr_diagram_draws_the_pipeline_and_its_similarity_matrix():
+    rng = np.random.default_rng(0)
+    image, views = rng.integers(0, 256, (32, 32, 3)), (rng.integers(0, 256, (24, 24, 3)),) * 2
+    fig = viz.simclr_diagram(image, views, n=4)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts.count("encoder f") == 2 and texts.count("head g") == 2
+    assert any("NT-Xent" in t for t in texts)
+    matrix = fig.axes[1].images[0].get_array()
+    np.testing.assert_array_equal(matrix, diagrams.pair_matrix(4))
+    assert len(fig.axes[0].images) == 3  # the image and its two views
+
+
+def test_dcl_diagram_takes_the_positive_out_of_the_denominator_only():
+    coupled, decoupled = diagrams.denominator_roles(3, False), diagrams.denominator_roles(3, True)
+    np.testing.assert_array_equal(coupled == 2, decoupled == 3)  # the same positives ...
+    assert not (decoupled == 2).any()  # ... none of them left in DCL's denominator
+    np.testing.assert_array_equal(coupled == 1, decoupled == 1)  # the negatives are untouched
+    fig = viz.dcl_diagram(n=3)
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), decoupled)
+
+
+def test_moco_and_nnclr_diagrams_name_their_parts():
+    moco = [t.get_text() for t in viz.moco_diagram(queue_size=6).axes[0].texts]
+    assert "query encoder\nf_q" in moco and "key encoder\nf_k" in moco and any("queue" in t for t in moco)
+    assert sum(isinstance(p, plt.Rectangle) and p.get_facecolor()[:3] != (1, 1, 1)
+               for p in viz.moco_diagram(queue_size=6).axes[0].patches) >= 6  # the six queue slots
+    nnclr = viz.nnclr_diagram(support_size=8).axes[0]
+    assert any("support set" in t.get_text() for t in nnclr.texts)
+    greens = [p for p in nnclr.patches if p.get_facecolor()[:3] == pytest.approx((0.18, 0.545, 0.341), abs=0.01)]
+    assert len(greens) == 1  # exactly one nearest neighbour

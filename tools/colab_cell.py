@@ -53,6 +53,16 @@ if "google.colab" in sys.modules:
     colab_profile = None
     os.environ["CLR_PROFILE"] = colab_profile or ("gpu" if tf.config.list_physical_devices("GPU") else "book")
     # CIFAR-10 comes from Keras's own download here (CLR_DATA_DIR is not set).
+    # In the `gpu` and `full` profiles the long training cells save a checkpoint after every epoch and
+    # resume from it when run again; by default in checkpoints/ on the runtime's disk, which a reset
+    # erases. True keeps them on your Google Drive instead (Colab asks for access), so a reset loses
+    # at most one epoch: re-run the notebook and the interrupted cell continues.
+    keep_checkpoints_on_drive = False
+    if keep_checkpoints_on_drive:
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+        os.environ["CLR_BACKUP_DIR"] = "/content/drive/MyDrive/clr-checkpoints"
     print(f"clr-lib installed from {repository}@{branch}; profile {{os.environ['CLR_PROFILE']}}")
 '''
 
