@@ -319,3 +319,41 @@ def n_pair_loss(anchors, positives) -> tf.Tensor:
     logits = tf.matmul(a, p, transpose_b=True)
     labels = tf.range(tf.shape(a)[0])
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def supcon(z, labels, temperature: float = 0.1) -> tf.Tensor:
+    """Supervised contrastive loss, ``L_out`` of Khosla et al. (2020, their equation 2).
+
+    ``z``: ``(N, D)`` the projections of every view in the batch (e.g. two views of each of
+    ``N / 2`` images); ``labels``: ``(N,)`` integer classes. With unit rows and
+    ``s_ij = z_i . z_j / t``, anchor ``i``'s positives ``P(i)`` are the other views of its class
+    and ``A(i)`` every view but itself::
+
+        l_i = -1 / |P(i)| sum_{p in P(i)} log( exp(s_ip) / sum_{a in A(i)} exp(s_ia) )
+
+    The mean of ``l_i`` over the anchors with at least one positive (an anchor whose class is
+    alone in the batch has no term). With one image per class and its two views it is NT-Xent.
+    """
+    temperature = check_temperature(temperature)
+    z = _as_float(z, "z", 2)
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank != 1 or (z.shape[0] is not None and labels.shape[0] != z.shape[0]):
+        raise ValueError(f"labels must have shape (N,) = ({z.shape[0]},), one class per row of z; "
+                         f"got shape {tuple(labels.shape)}.")
+    if not labels.dtype.is_integer:
+        raise TypeError(f"labels must be integer classes, got dtype {labels.dtype.name}.")
+    if z.shape[0] is not None and z.shape[0] < 2:
+        raise ValueError(f"supcon needs at least 2 views in the batch, got {z.shape[0]}.")
+    z = tf.math.l2_normalize(z, axis=1)
+    n = tf.shape(z)[0]
+    own = tf.eye(n, dtype=tf.bool)
+    scores = tf.where(own, -_MASKED, similarity_logits(z, z, temperature))  # A(i): all but i itself
+    log_prob = scores - tf.reduce_logsumexp(scores, axis=1, keepdims=True)
+    positive = tf.logical_and(tf.equal(labels[:, None], labels[None, :]), tf.logical_not(own))
+    count = tf.reduce_sum(tf.cast(positive, tf.float32), axis=1)
+    per_anchor = -tf.reduce_sum(tf.where(positive, log_prob, 0.0), axis=1) / tf.maximum(count, 1.0)
+    has_positive = count > 0
+    if tf.executing_eagerly() and not bool(tf.reduce_any(has_positive)):
+        raise ValueError("no view in the batch shares its class with another view: supcon has no positive pair "
+                         "(pass several views per image, or several images per class).")
+    return tf.reduce_mean(tf.boolean_mask(per_anchor, has_positive))

@@ -68,3 +68,16 @@ def nnclr_rows(neighbors, predictions, t: float) -> np.ndarray:
     """One direction of NNCLR (Dwibedi et al. 2021): ``-log softmax_k(nn_i . p_k / t)`` at ``k = i``, ``(N,)``."""
     s = unit(neighbors) @ unit(predictions).T / t
     return -np.diag(s) + logsumexp(s)
+
+
+def supcon_rows(z, labels, t: float) -> np.ndarray:
+    """Khosla et al.'s L_out per anchor, written as their equation 2 with loops; NaN where no positive."""
+    z, labels = unit(z), np.asarray(labels)
+    rows = []
+    for i in range(len(z)):
+        others = [a for a in range(len(z)) if a != i]
+        denominator = np.log(np.sum(np.exp(z[i] @ z[others].T / t)))
+        positives = [p for p in others if labels[p] == labels[i]]
+        rows.append(np.nan if not positives else
+                    -np.mean([z[i] @ z[p] / t - denominator for p in positives]))
+    return np.array(rows)

@@ -313,3 +313,30 @@ def test_dclw_weights_matches_numpy(clamp):
     assert (expected[0] == 0) if clamp else (expected[0] < 0)
     np.testing.assert_allclose(weight.numpy(), expected, rtol=1e-4, atol=1e-6)
     assert tape.gradient(tf.reduce_sum(weight), cosines) is None  # a constant: no gradient
+
+
+def test_supcon_matches_equation_2_of_khosla_et_al():
+    rng = np.random.default_rng(7)
+    z = rng.normal(size=(10, 6))
+    labels = np.array([0, 1, 0, 2, 1, 0, 3, 2, 1, 0])  # class 3 has a single view: no term for it
+    rows = ref.supcon_rows(z, labels, 0.1)
+    assert np.isnan(rows[6]) and np.isfinite(np.delete(rows, 6)).all()
+    np.testing.assert_allclose(float(losses.supcon(z, labels, temperature=0.1)), np.nanmean(rows), rtol=1e-5)
+
+
+def test_supcon_with_one_image_per_class_is_nt_xent():
+    rng = np.random.default_rng(8)
+    z_a, z_b = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    labels = np.concatenate([np.arange(5), np.arange(5)])  # each image its own class: its other view is the positive
+    np.testing.assert_allclose(float(losses.supcon(np.concatenate([z_a, z_b]), labels, 0.5)),
+                               float(losses.nt_xent(z_a, z_b, 0.5)), rtol=1e-5)
+
+
+def test_supcon_rejects_what_it_cannot_use():
+    z = np.ones((4, 3))
+    with pytest.raises(ValueError, match="no view in the batch shares its class"):
+        losses.supcon(z, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"labels must have shape \(N,\)"):
+        losses.supcon(z, [0, 1, 0])
+    with pytest.raises(TypeError, match="integer classes"):
+        losses.supcon(z, [0.0, 1.0, 0.0, 1.0])
