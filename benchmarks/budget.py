@@ -136,12 +136,32 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def load(seed: int) -> tuple[tuple, tuple, float]:
+    """Seed every generator, then load CIFAR-10: ``(train, test, seconds the loading took)``; the
+    budget charges those seconds to the run."""
+    start = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    train, test = data.load_cifar10()
+    return train, test, time.perf_counter() - start
+
+
+def monitor_subsets(x, y, x_test, y_test) -> tuple[tuple, tuple]:
+    """The kNN monitor's memory bank (10,000 training images) and queries (2,000 test images)."""
+    return (data.subset(x, y, min(10_000, len(x)), seed=1),  # smaller only on a toy data set
+            data.subset(x_test, y_test, min(2_000, len(x_test)), seed=1))
+
+
+def store(path: Path, tag: str, result: dict) -> None:
+    """Add ``result`` under ``tag`` to the results file, read again now (another run may have added
+    to it meanwhile) and written atomically (a crash mid-write keeps the earlier runs)."""
+    stored = read_results(path)
+    stored[tag] = result
+    results.write_json(path, stored)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = arguments(argv)
-    start = time.perf_counter()
-    keras.utils.set_random_seed(args.seed)
-    (x, y), (x_test, y_test) = data.load_cifar10()
-    load_seconds = time.perf_counter() - start
+    (x, y), (x_test, y_test), load_seconds = load(args.seed)
     n_train = len(x)
     views = augment.simclr_augment(strength=args.jitter, crop_scale=(args.crop_min, 1.0),
                                    image_size=args.view_size, seed=args.seed)
@@ -158,8 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
     with precision.policy(args.precision) as chosen:
         encoder = build_encoder(args)
         model = build_model(args, encoder)
-    bank_x, bank_y = data.subset(x, y, min(10_000, len(x)), seed=1)  # smaller only on a toy data set
-    probe_x, probe_y = data.subset(x_test, y_test, min(2_000, len(x_test)), seed=1)
+    (bank_x, bank_y), (probe_x, probe_y) = monitor_subsets(x, y, x_test, y_test)
     budget = TimeBudget(args.minutes * 60 - load_seconds, args.lr, warmup=args.warmup)
     monitor = KNNMonitor(bank_x, bank_y, probe_x, probe_y, k=200, temperature=0.1, encoder=encoder)
     callbacks = [budget, monitor]
@@ -200,9 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.method == "supervised":
         result["classifier_top1"] = float(model.evaluate(x_test, y_test, batch_size=512, verbose=0)[1])
     tag = args.tag or f"{args.method}-{args.encoder}-{args.minutes:g}min"
-    stored = read_results(args.results)  # again: another run may have added to it meanwhile
-    stored[tag] = result
-    results.write_json(args.results, stored)  # atomic: a crash mid-write keeps the earlier runs
+    store(args.results, tag, result)
     print(f"{tag}: method={args.method} encoder={args.encoder} images_seen={result['images_seen']} "
           f"epochs={result['epochs']:.2f} knn_top1={result['knn_top1']:.4f} "
           f"linear_top1={result['linear_probe_top1']:.4f} "

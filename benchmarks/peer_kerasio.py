@@ -30,7 +30,6 @@ import argparse
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -39,9 +38,9 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-import budget  # noqa: E402  (the protocol's helpers: results file, CPU seconds)
+import budget  # noqa: E402  (the protocol's helpers: loading, monitor subsets, CPU seconds, results file)
 
-from clr_lib import augment, data, evaluation, methods, pipeline, results, runs  # noqa: E402
+from clr_lib import augment, evaluation, methods, pipeline, runs  # noqa: E402
 from clr_lib.callbacks import KNNMonitor, TimeBudget  # noqa: E402
 
 WIDTH, TEMPERATURE, MIN_AREA, BRIGHTNESS, JITTER = 128, 0.1, 0.25, 0.6, 0.2
@@ -140,16 +139,12 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = arguments(argv)
-    start = time.perf_counter()
-    keras.utils.set_random_seed(args.seed)
-    (x, y), (x_test, y_test) = data.load_cifar10()
-    load_seconds = time.perf_counter() - start
+    (x, y), (x_test, y_test), load_seconds = budget.load(args.seed)
     train = pipeline.pretraining_dataset(x, args.batch_size, PeerAugment(seed=args.seed), seed=args.seed)
     encoder = peer_encoder()
     model = PeerSimCLR(encoder)
     model.compile(keras.optimizers.Adam(1e-3), jit_compile=False)
-    bank_x, bank_y = data.subset(x, y, min(10_000, len(x)), seed=1)
-    probe_x, probe_y = data.subset(x_test, y_test, min(2_000, len(x_test)), seed=1)
+    (bank_x, bank_y), (probe_x, probe_y) = budget.monitor_subsets(x, y, x_test, y_test)
     clock = TimeBudget(args.minutes * 60 - load_seconds, 1e-3, warmup=0.0)
     clock.learning_rate = lambda fraction: 1e-3  # the example's constant rate: the budget only stops the run
     monitor = KNNMonitor(bank_x, bank_y, probe_x, probe_y, k=200, temperature=0.1, encoder=encoder)
@@ -173,9 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         "environment": runs.environment(),
     }
     tag = args.tag or f"peer-kerasio-{args.minutes:g}min-seed{args.seed}"
-    stored = budget.read_results(args.results)
-    stored[tag] = result
-    results.write_json(args.results, stored)
+    budget.store(args.results, tag, result)
     print(f"{tag}: images_seen={images} epochs={result['epochs']:.2f} knn_top1={result['knn_top1']:.4f} "
           f"linear_top1={result['linear_probe_top1']:.4f} wall={result['wall_seconds'] / 60:.1f}min", flush=True)
     return result

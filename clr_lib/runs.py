@@ -222,10 +222,14 @@ def _backups(out: Path, started: dict) -> tuple[int, list[keras.callbacks.Callba
         out.mkdir(parents=True, exist_ok=True)
         results.write_json(out / run_folder.MARKER, started)
         done, history = 0, {}
-    logger = _History(out / run_folder.BACKUP / "history.json", history)
-    backup = keras.callbacks.BackupAndRestore(str(out / run_folder.BACKUP), double_checkpoint=True,
-                                              delete_checkpoint=False)
-    return done, [logger, backup]
+    return done, _backup_callbacks(out, history)
+
+
+def _backup_callbacks(out: Path, history: dict[str, list[float]]) -> list[keras.callbacks.Callback]:
+    """The history so far (``_History``, first) and ``BackupAndRestore``, both into ``out/backup``."""
+    return [_History(out / run_folder.BACKUP / "history.json", history),
+            keras.callbacks.BackupAndRestore(str(out / run_folder.BACKUP), double_checkpoint=True,
+                                             delete_checkpoint=False)]
 
 
 def profile_encoder(profile: Profile, name: str | None = None) -> keras.Model:
@@ -351,9 +355,7 @@ def pretrain(
         run_folder.remove_run(out)
         out.mkdir(parents=True, exist_ok=True)
         results.write_json(out / run_folder.MARKER, settings)
-    logger = _History(out / run_folder.BACKUP / "history.json", history)
-    backup = keras.callbacks.BackupAndRestore(str(out / run_folder.BACKUP), double_checkpoint=True,
-                                              delete_checkpoint=False)
+    logger, backup = _backup_callbacks(out, history)
     model, _ = train(method, profile, (x, y), (x_test, y_test), encoder_name, seed=_epoch_seed(seed, done),
                      callbacks=[logger, backup], verbose=verbose, **method_kwargs)
     metrics = {
