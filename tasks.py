@@ -7,6 +7,7 @@
     python3 tasks.py reference   # copy the book's result files into the package (clr_lib/reference)
     python3 tasks.py runtimes [--write | --check]   # the table of how long each stored notebook run took
     python3 tasks.py figures [--check]   # draw the figures of the Markdown pages into book/images (tools/figures.py)
+    python3 tasks.py oldest [pytest arguments]   # the library's tests with the oldest versions pyproject.toml admits
 
 Both commands create (or reuse) the virtual environment `.venv` in this folder and
 install the course package with its `book` and `test` extras into it. Extra arguments
@@ -115,6 +116,42 @@ def copy_reference() -> None:
     print(f"copied the book's result files into {REFERENCE.relative_to(ROOT)}", flush=True)
 
 
+OLDEST_VENV = ROOT / ".venv-oldest"
+
+
+def oldest_pins() -> list[str]:
+    """``name==X`` for every ``name>=X`` among the package's dependencies and its ``test`` extra: the
+    oldest versions pyproject.toml admits, which a user with an old environment may have."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = []
+    for requirement in project["dependencies"] + project["optional-dependencies"]["test"]:
+        match = re.match(r"^([A-Za-z0-9_.-]+)\s*>=\s*([0-9][^,;\s]*)", requirement)
+        if match:
+            pins.append(f"{match[1]}=={match[2]}")
+    return pins
+
+
+def test_oldest(pytest_args: list[str]) -> None:
+    """Install the package with its oldest admitted dependencies into .venv-oldest and run the library's
+    tests there (smoke profile; the book's build and the notebooks need the book extra, not tested here)."""
+    python = OLDEST_VENV / ("Scripts" if os.name == "nt" else "bin") / "python"
+    if not python.exists():
+        venv.create(OLDEST_VENV, with_pip=True)
+    constraints = OLDEST_VENV / "oldest-constraints.txt"
+    constraints.write_text("\n".join(oldest_pins()) + "\n")
+    print("oldest versions admitted:", ", ".join(oldest_pins()), flush=True)
+    run(python, "-m", "pip", "install", "-q", "-c", constraints, "-e", ".[test]")
+    run(python, "-m", "pip", "list", "--format=freeze")
+    env = dict(os.environ, CLR_PROFILE="smoke")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    book_tests = ["test_book.py", "test_pages.py", "test_browser.py", "test_links.py", "test_lone_chapter.py",
+                  "test_nbval_numbers.py", "test_figures.py"]
+    run(python, "-m", "pytest", "tests", *(f"--ignore=tests/{name}" for name in book_tests), *pytest_args, env=env)
+
+
 def _execute(path: Path) -> None:
     """Inside .venv: execute one notebook with nbclient; the file is replaced only if every cell ran."""
     import time
@@ -151,9 +188,13 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["runtimes"]:
         run(sys.executable, ROOT / "tools" / "run_times.py", *argv[1:])
         return
+    if argv[:1] == ["oldest"]:
+        test_oldest(argv[1:])
+        return
     if not argv or argv[0] not in {"book", "test", "notebooks", "colab", "figures"}:
         sys.exit(f"usage: python3 {Path(__file__).name} book | test [pytest arguments] | notebooks [FILE ...]"
-                 " | colab [--check] [FILE ...] | figures [--check] | reference | runtimes [--write | --check]")
+                 " | colab [--check] [FILE ...] | figures [--check] | reference | runtimes [--write | --check]"
+                 " | oldest [pytest arguments]")
     ensure_env()
     if argv[0] == "book":
         build_book()

@@ -5,6 +5,7 @@
 * :func:`load_image_folder`: the images of a folder or ``.zip`` (labels from subfolder names).
 * :func:`subset`: a seeded, class-balanced subset.
 * :func:`make_synthetic`: small generated images whose class is a texture, for fast tests.
+* :func:`write_digit_folder`: an example folder of unlabeled images of many sizes, made offline.
 
 Images are NHWC RGB ``uint8`` arrays (0..255). Labels are flat ``int64`` arrays of shape
 ``(N,)``; Keras's own ``cifar10.load_data()`` gives ``(N, 1)``, which we flatten.
@@ -639,3 +640,34 @@ def make_synthetic(
     light = rng.uniform(0.55, 1.0, (n, 1, 1, 3))
     images = dark + (0.5 + 0.5 * wave[..., None]) * (light - dark) + rng.normal(0, 0.03, (n, image_size, image_size, 3))
     return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8), labels
+
+
+def write_digit_folder(path: str | os.PathLike, seed: int = 0, min_size: int = 20, max_size: int = 64) -> np.ndarray:
+    """Write an example folder of unlabeled images, to try the course on "your own images" offline.
+
+    The images are scikit-learn's 1,797 handwritten digits (8 x 8, shipped with the package), each
+    saved as ``path/digit_0000.png`` ... at a random size, ``min_size`` to ``max_size`` pixels per
+    side (height and width drawn apart, so few are square), in dark ink of a random colour (every
+    channel 0 to 90) on light paper of a random colour (170 to 255). Colour and size say nothing
+    about the digit. Returns the digits, ``int64 (1797,)`` in file-name order: labels a folder of
+    your own would not have, kept aside to check what an encoder learnt. Writes only into a new or
+    empty folder, so nothing already there is overwritten.
+    """
+    from sklearn.datasets import load_digits
+
+    if not (isinstance(min_size, Integral) and isinstance(max_size, Integral) and 8 <= min_size <= max_size):
+        raise ValueError(f"need whole sizes with 8 <= min_size <= max_size, got {min_size!r} and {max_size!r}.")
+    folder = Path(path)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise FileExistsError(f"{folder} exists and is not an empty folder: write_digit_folder writes only into a "
+                              f"new or empty folder, so that nothing there is overwritten. Pass another path.")
+    folder.mkdir(parents=True, exist_ok=True)
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    for i, ink_share in enumerate(digits.images / 16.0):  # 0: paper, 1: ink
+        paper, ink = rng.uniform(170, 256, 3), rng.uniform(0, 91, 3)
+        pixels = paper + ink_share[..., None] * (ink - paper)
+        height, width = (int(v) for v in rng.integers(min_size, max_size + 1, 2))
+        image = Image.fromarray(np.round(pixels).astype(np.uint8)).resize((width, height), Image.BILINEAR)
+        image.save(folder / f"digit_{i:04d}.png")
+    return digits.target.astype(np.int64)

@@ -163,8 +163,10 @@ def recorded_main_run(
     profile's encoder, epochs, batch and kNN protocol, ``train_images`` images and ``temperature``.
 
     Returns ``{"knn_top1", "history", "chapter"}``, or ``None`` when there is no such run (no
-    file, another profile's, other settings), and then the caller trains it. The copies shipped
-    with the package are never used: a run to compare with must come from the same runtime.
+    file, another profile's, other settings), and then the caller trains it. ``history`` is
+    ``None`` when the chapter recorded only the run's final accuracy (``main["<method>_knn_top1"]``,
+    as chapter 5 does). The copies shipped with the package are never used: a run to compare with
+    must come from the same runtime.
     """
     path = chapter_path(stem, profile.name, folder)
     if not path.exists():
@@ -173,13 +175,14 @@ def recorded_main_run(
     main = record.get("main", {})
     wanted = {"profile": profile.name, "encoder": profile.encoder, "temperature": temperature,
               "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature}}
-    if any(record.get(key) != value for key, value in wanted.items()) or method not in main.get("history", {}):
+    if any(record.get(key) != value for key, value in wanted.items()):
         return None
     if (main.get("epochs"), main.get("batch_size"), main.get("train_images")) != (
             profile.epochs, profile.batch_size, train_images):
         return None
-    history = main["history"][method]
-    return {"knn_top1": history["val_knn_acc"][-1], "history": history, "chapter": stem}
+    history = main.get("history", {}).get(method)
+    knn = history["val_knn_acc"][-1] if history else main.get(f"{method}_knn_top1")
+    return None if knn is None else {"knn_top1": float(knn), "history": history, "chapter": stem}
 
 
 def benchmark_file(name: str, folder: str | os.PathLike = "../benchmarks/results") -> Path:

@@ -141,8 +141,8 @@ class _Timer(keras.callbacks.Callback):
 def train(
     method: str,
     profile: Profile,
-    train_data: tuple[np.ndarray, np.ndarray],
-    test_data: tuple[np.ndarray, np.ndarray],
+    train_data: tuple[np.ndarray, np.ndarray | None],
+    test_data: tuple[np.ndarray, np.ndarray] | None,
     encoder: str | keras.Model | None = None,
     augment_layer: keras.layers.Layer | None = None,
     epochs: int | None = None,
@@ -160,6 +160,8 @@ def train(
     monitor, which writes ``val_knn_acc`` (weighted kNN of the encoder's features on
     ``test_data``) after every ``knn_every`` epochs (``None``: after the last epoch only, for short
     runs where only the end counts), next to ``loss`` and ``wall_time`` (seconds since the start).
+    Images without labels (your own: ``train_data=(images, None)``, or ``test_data=None``) train
+    without the monitor, and the history has no ``val_knn_acc``.
     ``augment_layer`` defaults to the profile's SimCLR augmentation, ``encoder`` to the profile's,
     ``epochs`` to ``profile.epochs``; ``method_kwargs`` go to the method (e.g.
     ``temperature=0.2``). Returns the trained model and its per-epoch history.
@@ -171,7 +173,7 @@ def train(
     The folder's run files are deleted when the run ends. A resumed run draws fresh views for the
     remaining epochs (as ``pretrain`` does), so it is reproducible, not identical to an unbroken one.
     """
-    (x, y), (x_test, y_test) = train_data, test_data
+    x, y = train_data
     epochs = epochs or profile.epochs
     keras.utils.set_random_seed(seed)  # first the encoder, as random_encoder builds it
     with precision.policy(profile.precision):
@@ -189,14 +191,37 @@ def train(
     pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=views_seed)
     model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs),
                   steps_per_execution=profile.steps_per_execution)
-    monitor = KNNMonitor(x, y, x_test, y_test, every=knn_every or epochs, k=profile.knn_k,
-                         temperature=profile.knn_temperature)
-    history = model.fit(pairs, epochs=epochs, callbacks=[monitor, _Timer(), *callbacks, *backup_callbacks],
+    monitor = [] if y is None or test_data is None else [
+        KNNMonitor(x, y, *test_data, every=knn_every or epochs, k=profile.knn_k, temperature=profile.knn_temperature)]
+    history = model.fit(pairs, epochs=epochs, callbacks=[*monitor, _Timer(), *callbacks, *backup_callbacks],
                         verbose=verbose).history
     if backup_callbacks:
         history = backup_callbacks[0].history  # the epochs before the interruption included
         run_folder.remove_run(Path(backup_dir))
     return model, history
+
+
+def simclr_reference(
+    profile: Profile,
+    train_data: tuple[np.ndarray, np.ndarray],
+    test_data: tuple[np.ndarray, np.ndarray],
+    temperature: float,
+    chapter: str = "05_simclr",
+    folder: str | os.PathLike = "results",
+) -> dict:
+    """SimCLR's main run, the reference chapters 6 to 8 compare their method with: chapter 5's
+    (``results.recorded_main_run``) when this runtime recorded it with the same profile, images and
+    ``temperature``, so it is not trained twice; otherwise trained here with seed 0, as chapter 5 does.
+
+    Returns ``{"knn_top1", "history" (None when reused from a record without one), "source"}``,
+    ``source`` a phrase for the text: ``"chapter 5's run"`` or ``"trained here"``.
+    """
+    reused = results.recorded_main_run(chapter, "simclr", profile, len(train_data[0]), temperature, folder)
+    if reused is not None:
+        return {"knn_top1": reused["knn_top1"], "history": reused["history"],
+                "source": f"chapter {int(chapter.split('_')[0])}'s run"}
+    _, history = train("simclr", profile, train_data, test_data, seed=0, temperature=temperature)
+    return {"knn_top1": float(history["val_knn_acc"][-1]), "history": history, "source": "trained here"}
 
 
 def _fingerprint(images: np.ndarray) -> str:

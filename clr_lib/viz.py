@@ -4,6 +4,7 @@ Each function returns its ``Figure``."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -108,15 +109,16 @@ def knn_curves(
     ax: plt.Axes | None = None,
 ) -> Figure:
     """The kNN accuracy after every epoch of several runs (name -> history), one line each, e.g. a
-    chapter's method next to SimCLR; ``baselines`` (name -> accuracy) are dashed lines, e.g. a random encoder."""
+    chapter's method next to SimCLR; ``baselines`` (name -> accuracy) are grey horizontal lines (dashed,
+    dotted, dash-dotted in turn), e.g. a random encoder or another chapter's final accuracy."""
     if not histories:
         raise ValueError("knn_curves needs at least one history, e.g. {'SimCLR': {'val_knn_acc': [0.4, 0.5]}}.")
     fig = ax.figure if ax is not None else plt.subplots(figsize=(5.5, 3.5))[0]
     ax = ax or fig.axes[0]
     for name, history in histories.items():
         ax.plot(range(1, len(history[metric]) + 1), history[metric], marker="o", label=name)
-    for name, value in (baselines or {}).items():
-        ax.axhline(value, linestyle="--", color="gray", label=name)
+    for (name, value), style in zip((baselines or {}).items(), itertools.cycle(("--", ":", "-."))):
+        ax.axhline(value, linestyle=style, color="gray", label=name)
     ax.set_xlabel("epoch"), ax.set_ylabel("kNN top-1, all test images"), ax.legend()
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))

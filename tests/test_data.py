@@ -692,3 +692,28 @@ def test_make_synthetic_classes_are_textures_not_colours(num_classes):
     by_colour = nearest_centroid_accuracy(colour[train], y[train], colour[test], y[test])
     assert by_texture > 0.85 and flipped > 0.85  # a horizontal flip keeps the class
     assert by_colour < chance + 0.1
+
+
+def test_write_digit_folder_writes_every_digit_at_many_sizes_and_overwrites_nothing(tmp_path):
+    from sklearn.datasets import load_digits
+
+    folder = tmp_path / "digits"
+    labels = data.write_digit_folder(folder, seed=0, min_size=20, max_size=40)
+    digits = load_digits()
+    np.testing.assert_array_equal(labels, digits.target)
+    files = sorted(folder.iterdir())
+    assert len(files) == len(digits.target) == 1797 and files[0].name == "digit_0000.png"
+    sizes = [Image.open(f).size for f in files]
+    assert all(20 <= side <= 40 for size in sizes for side in size)
+    assert len(set(sizes)) > 100 and sum(w != h for w, h in sizes) > len(sizes) // 2  # many sizes, mostly not square
+    pixels = np.asarray(Image.open(files[0]).convert("RGB"), np.int64)
+    assert (pixels.max(axis=(0, 1)) - pixels.min(axis=(0, 1)) >= 60).all()  # ink stands out in every channel
+    loaded = data.load_image_folder(folder, image_size=32, labeled=False, cache=False)
+    assert loaded.images.shape == (1797, 32, 32, 3) and loaded.files[1] == "digit_0001.png"
+    # the colours differ from image to image: the mean colour says nothing about the digit
+    assert loaded.images.reshape(1797, -1, 3).mean(axis=1).std(axis=0).min() > 10
+    corners = loaded.images[:, 0, 0].astype(int)  # paper: light; the darkest pixel of an image: ink
+    assert corners.min() >= 160 and loaded.images.reshape(1797, -1, 3).min(axis=1).max() <= 110
+    with pytest.raises(FileExistsError, match="not an empty folder"):
+        data.write_digit_folder(folder)
+    assert len(list(folder.iterdir())) == 1797

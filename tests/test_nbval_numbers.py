@@ -65,7 +65,7 @@ def _replace(outputs: list, old: str, new: str) -> list:
 
 @pytest.mark.parametrize("notebook, value, noisy, changed", [
     ("04_nt_xent_temperature.ipynb", "8.68357", "8.68358", "8.69357"),  # a glued float, 6 significant digits
-    ("appendix_scaling_out.ipynb", "3.4956772327423096", "3.4956769943237305", "3.4966772327423096"),
+    ("appendix_scaling_out.ipynb", "3.49568", "3.49569", "3.49668"),  # a glued float, 6 significant digits
 ])
 def test_the_chapters_stored_outputs_tolerate_noise_but_not_a_change(notebook, value, noisy, changed):
     stored = _stored_outputs(notebook, value)

@@ -186,5 +186,10 @@ def test_recorded_main_run_is_reused_only_when_it_is_the_run_the_caller_would_tr
     assert reuse(main=main | {"epochs": profile.epochs + 1}) is None
     assert reuse(knn={"k": 1, "temperature": profile.knn_temperature}) is None
     assert results.recorded_main_run("06_moco", "simclr", profile, 512, 0.2, tmp_path) is None  # no file
+    # a chapter that recorded only the final accuracy of its run (chapter 5): no history to plot
+    only_final = main.copy()
+    del only_final["history"]
+    assert reuse(main=only_final | {"simclr_knn_top1": 0.55}) == {"knn_top1": 0.55, "history": None, "chapter": "07_dcl"}
+    assert reuse(main=only_final) is None  # neither a history nor a final accuracy of simclr
     # never the copy shipped with the package: a run to compare with must come from this runtime
     assert results.recorded_main_run("06_moco", "simclr", get_profile("book"), 50_000, 0.2, tmp_path) is None

@@ -411,3 +411,28 @@ def test_method_default_reads_the_constructor():
     assert runs.method_default("moco", "temperature") == 0.2
     assert runs.method_default("simclr", "queue_size") is None  # SimCLR has no queue
     assert runs.method_default("supervised", "temperature") is None  # not a method of runs.METHODS
+
+
+def test_simclr_reference_reuses_chapter_5s_run_and_trains_only_without_one(tmp_path):
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), np.arange(64) % 4
+    profile = PROFILE.replace(batch_size=32, epochs=1)
+    trained = runs.simclr_reference(profile, (x, y), (x[:32], y[:32]), 0.2, folder=tmp_path)  # no file: trains
+    assert trained["source"] == "trained here" and len(trained["history"]["loss"]) == 1
+    assert trained["knn_top1"] == trained["history"]["val_knn_acc"][-1]
+    main = {"epochs": 1, "batch_size": 32, "train_images": 64, "simclr_knn_top1": 0.123}
+    record = {"encoder": profile.encoder, "temperature": 0.2, "main": main,
+              "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature}}
+    results.save_chapter("05_simclr", record, profile, tmp_path)
+    reused = runs.simclr_reference(profile, (x, y), (x[:32], y[:32]), 0.2, folder=tmp_path)
+    assert reused == {"knn_top1": 0.123, "history": None, "source": "chapter 5's run"}
+    retrained = runs.simclr_reference(profile, (x, y), (x[:32], y[:32]), 0.1, folder=tmp_path)  # other temperature
+    assert retrained["source"] == "trained here"
+
+
+def test_train_without_labels_trains_without_the_monitor():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    model, history = runs.train("simclr", PROFILE.replace(batch_size=32), (x, None), None, epochs=2)
+    assert len(history["loss"]) == 2 and "val_knn_acc" not in history
+    assert np.isfinite(history["loss"]).all() and int(model.optimizer.iterations.numpy()) == 4

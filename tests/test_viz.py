@@ -101,11 +101,13 @@ def test_metric_bars_with_seeds_draws_the_mean_and_one_sample_sd():
 
 def test_knn_curves_draw_one_line_per_run_and_the_baselines():
     fig = viz.knn_curves({"MoCo": {"val_knn_acc": [0.3, 0.4, 0.5]}, "SimCLR": {"val_knn_acc": [0.35, 0.45, 0.55]}},
-                         baselines={"random encoder": 0.25})
+                         baselines={"random encoder": 0.25, "SimCLR, chapter 5": 0.6})
     ax = fig.axes[0]
     lines = {line.get_label(): line for line in ax.lines}
     np.testing.assert_array_equal(lines["MoCo"].get_xydata(), [[1, 0.3], [2, 0.4], [3, 0.5]])
     assert np.allclose(lines["random encoder"].get_ydata(), 0.25)
+    assert np.allclose(lines["SimCLR, chapter 5"].get_ydata(), 0.6)
+    assert lines["random encoder"].get_linestyle() != lines["SimCLR, chapter 5"].get_linestyle()  # told apart
     with pytest.raises(ValueError, match="at least one history"):
         viz.knn_curves({})
 
