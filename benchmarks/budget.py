@@ -136,6 +136,11 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports ``ru_maxrss`` in KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def load(seed: int) -> tuple[tuple, tuple, float]:
     """Seed every generator, then load CIFAR-10: ``(train, test, seconds the loading took)``; the
     budget charges those seconds to the run."""
@@ -203,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
         "images_seen": int(model.optimizer.iterations.numpy()) * args.batch_size,
         **accuracy,
         "wall_seconds": wall, "load_seconds": load_seconds,
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mb": peak_memory_mb(),
         # CPU seconds this process used per second of training: 2.0 = both cores all the time; less
         # means input stalls or other programs competing for the cores
         "training_cores_used": cpu_training / budget.spent,

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "lr": 1e-3, "batch_size": args.batch_size, "minutes": args.minutes, "seed": args.seed},
         "precision": "float32", "xla": False, "images_seen": images, "epochs": images / len(x), **accuracy,
         "wall_seconds": clock.spent + load_seconds, "load_seconds": load_seconds,
-        "training_cores_used": cpu_training / clock.spent,
+        "peak_memory_mb": budget.peak_memory_mb(), "training_cores_used": cpu_training / clock.spent,
         "curve": {"train_seconds": history["train_seconds"], "knn_subset": history["val_knn_acc"],
                   "loss": history["loss"]},
         "evaluated_on": {"train": int(len(x)), "test": int(len(x_test))},

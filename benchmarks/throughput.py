@@ -234,21 +234,11 @@ def profiler_forward_flops(encoder: keras.Model) -> dict[str, int]:
 # --- the machine --------------------------------------------------------------------------
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
-    """Best-of-``repeats`` ``n x n`` matmul rate in GFLOP/s: float32 in a plain ``tf.function`` and
-    with XLA, and bfloat16 in a ``tf.function`` (``bfloat16``; native only where the CPU has it)."""
-    rates = {}
-    for name, jit, dtype in (("tf_function", False, tf.float32), ("xla", True, tf.float32),
-                             ("bfloat16", False, tf.bfloat16)):
-        a = tf.cast(tf.random.normal((n, n), seed=0), dtype)
-        b = tf.cast(tf.random.normal((n, n), seed=1), dtype)
-        matmul = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=jit)
-        matmul(a, b).numpy()  # trace, compile
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            matmul(a, b).numpy()
-            best = min(best, time.perf_counter() - start)
-        rates[name] = 2 * n**3 / best / 1e9
+    """Best-of-``repeats`` ``n x n`` matmul rate in GFLOP/s (``precision.matmul_gflops``): float32
+    in a plain ``tf.function`` and with XLA, and bfloat16 in a ``tf.function`` (``bfloat16``)."""
+    rates = {"tf_function": precision.matmul_gflops("float32", n, repeats),
+             "xla": precision.matmul_gflops("float32", n, repeats, jit=True),
+             "bfloat16": precision.matmul_gflops("bfloat16", n, repeats)}
     rates["best"] = max(rates["tf_function"], rates["xla"])  # the float32 reference
     return rates
 

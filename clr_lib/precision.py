@@ -3,8 +3,10 @@ older GPUs, float32 elsewhere.
 
 Keras's ``mixed_bfloat16`` policy keeps every weight in float32 and runs the layers' matmuls
 and convolutions in bfloat16 (8 bits of mantissa, float32's range, so no loss scaling is
-needed). A CPU with AVX-512 BF16 or AMX instructions does that about twice as fast as float32;
-on any other CPU bfloat16 is emulated and slower. The losses, the softmax, the queues and the
+needed). Having the instructions is not enough: a 2-core AMD EPYC with AVX-512 BF16 and a Xeon
+with AMX ran the book's SimCLR step about 1.5-2x faster in bfloat16, but a Xeon with AVX-512 BF16
+and no AMX ran a 2048 x 2048 matmul at 143 GFLOP/s in bfloat16 against 263 in float32, and the
+step 0.74x as fast (``benchmarks/throughput.py``). So ``"auto"`` measures before it chooses. The losses, the softmax, the queues and the
 kNN evaluation cast to float32 themselves (``clr_lib.losses``, ``FifoQueue``,
 ``evaluation.extract_features``), so only the network's arithmetic changes.
 
@@ -15,13 +17,16 @@ such as Colab's T4; GPUs of compute capability 8 or more (A100, L4) do bfloat16.
 
 ``Profile.precision`` names the choice: ``"float32"``, ``"bfloat16"``, ``"float16"`` or
 ``"auto"``: on a GPU bfloat16 where it has it and float16 otherwise; on a CPU bfloat16 when
-:func:`native_bfloat16` finds the instructions, float32 otherwise. Build the models inside
+:func:`native_bfloat16` finds the instructions and a bfloat16 matmul measures faster than a
+float32 one (:func:`bfloat16_speedup`), float32 otherwise. Build the models inside
 ``with precision.policy(name):``; a policy is global Keras state, so it is restored on exit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import time
 from collections.abc import Iterator
 
 import keras
@@ -46,6 +51,30 @@ def native_bfloat16(flags: set[str] | None = None) -> bool:
     return bool(set(_BFLOAT16_FLAGS) & (cpu_flags() if flags is None else flags))
 
 
+def matmul_gflops(dtype: str = "float32", n: int = 2048, repeats: int = 5, jit: bool = False) -> float:
+    """The best-of-``repeats`` rate of an ``n x n`` matmul in ``dtype`` on this machine, GFLOP/s
+    (a ``tf.function``, compiled with XLA when ``jit``; tracing and compiling not timed)."""
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.normal((n, n), seed=0), dtype)
+    b = tf.cast(tf.random.normal((n, n), seed=1), dtype)
+    matmul = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=jit)
+    matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+@functools.cache
+def bfloat16_speedup() -> float:
+    """How much faster a 1024 x 1024 matmul runs in bfloat16 than in float32 here (measured once per
+    process, a fraction of a second): above 1 where the CPU's bfloat16 instructions pay."""
+    return matmul_gflops("bfloat16", 1024, 5) / matmul_gflops("float32", 1024, 5)
+
+
 def gpu_compute_capability() -> tuple[int, int] | None:
     """The first GPU's compute capability, e.g. ``(7, 5)`` for a T4; None without a GPU."""
     import tensorflow as tf
@@ -56,9 +85,14 @@ def gpu_compute_capability() -> tuple[int, int] | None:
     return tuple(tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)))
 
 
-def resolve(precision: str, flags: set[str] | None = None, gpu: tuple[int, int] | None | str = "detect") -> str:
+def resolve(
+    precision: str, flags: set[str] | None = None, gpu: tuple[int, int] | None | str = "detect",
+    speedup: float | None = None,
+) -> str:
     """``"float32"``, ``"bfloat16"`` or ``"float16"``: ``precision`` itself, or for ``"auto"`` what this
-    machine does natively (``gpu``: the GPU's compute capability, detected by default; None: no GPU)."""
+    machine does fastest (``gpu``: the GPU's compute capability, detected by default; None: no GPU).
+    On a CPU with bfloat16 instructions, ``"auto"`` takes bfloat16 only when it is at least 10% faster
+    (``speedup``: measured by :func:`bfloat16_speedup` by default)."""
     if precision not in CHOICES:
         raise ValueError(f"precision must be one of {', '.join(map(repr, CHOICES))}, got {precision!r}.")
     if precision != "auto":
@@ -66,7 +100,9 @@ def resolve(precision: str, flags: set[str] | None = None, gpu: tuple[int, int] 
     capability = gpu_compute_capability() if gpu == "detect" else gpu
     if capability is not None:
         return "bfloat16" if capability >= (8, 0) else "float16"
-    return "bfloat16" if native_bfloat16(flags) else "float32"
+    if not native_bfloat16(flags):
+        return "float32"
+    return "bfloat16" if (bfloat16_speedup() if speedup is None else speedup) >= 1.1 else "float32"
 
 
 @contextlib.contextmanager

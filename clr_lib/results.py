@@ -5,7 +5,7 @@ Two kinds of committed JSON files hold measured numbers:
 * ``benchmarks/results/budget.json`` (and the search files beside it): the CPU-budget runs of
   ``benchmarks/budget.py``, one entry per ``--tag`` (images seen, kNN and linear-probe top-1,
   wall time, peak memory, the accuracy-against-time curve, the machine); ``load_budget``,
-  ``budget_summary``;
+  ``budget_summary``, ``images_per_second``, ``minutes_to_reach``;
 * ``notebooks/results/<profile>/<stem>.json``: the headline numbers each chapter notebook writes
   (``save_chapter``; one folder per profile, so a ``smoke`` run never overwrites ``book``
   numbers) and later chapters read (``chapter_record``, ``supervised_baseline``).
@@ -53,6 +53,19 @@ def load_budget(path: str | os.PathLike, runs: Mapping[str, str]) -> dict[str, d
     return {tag: stored[tag] for tag in runs}
 
 
+def _train_seconds(run: Mapping) -> float:
+    train_seconds = float(run["wall_seconds"]) - float(run.get("load_seconds", 0.0))
+    if not train_seconds > 0:
+        raise ValueError(f"training time must be > 0 s, got wall_seconds - load_seconds = {train_seconds}.")
+    return train_seconds
+
+
+def images_per_second(run: Mapping) -> float:
+    """The training speed of one budget run: ``images_seen / (wall_seconds - load_seconds)``, the
+    images over the time the budget charged to training (``budget_summary`` says what that holds)."""
+    return int(run["images_seen"]) / _train_seconds(run)
+
+
 def budget_summary(run: Mapping) -> dict:
     """The numbers a comparison needs from one ``budget.json`` entry.
 
@@ -65,9 +78,7 @@ def budget_summary(run: Mapping) -> dict:
     absent = [key for key in BUDGET_KEYS if key not in run]
     if absent:
         raise ValueError(f"a budget.json entry needs {', '.join(BUDGET_KEYS)}; this one lacks {', '.join(absent)}.")
-    train_seconds = float(run["wall_seconds"]) - float(run.get("load_seconds", 0.0))
-    if not train_seconds > 0:
-        raise ValueError(f"training time must be > 0 s, got wall_seconds - load_seconds = {train_seconds}.")
+    train_seconds = _train_seconds(run)
     return {
         "method": run["method"],
         "images_seen": int(run["images_seen"]),
@@ -79,6 +90,18 @@ def budget_summary(run: Mapping) -> dict:
         "peak_memory_mb": float(run["peak_memory_mb"]),
         "cores_used": run.get("training_cores_used"),
     }
+
+
+def minutes_to_reach(curve: Mapping, target: float) -> float | None:
+    """Training minutes at which a budget run's ``curve`` (``train_seconds`` and ``knn_subset`` after every epoch)
+    first reaches ``target``, interpolated linearly between epochs (from 0 at time 0 for the first);
+    ``None`` when it never does."""
+    seconds, accuracy = [0.0, *curve["train_seconds"]], [0.0, *curve["knn_subset"]]
+    for i in range(1, len(seconds)):
+        if accuracy[i] >= target:
+            share = (target - accuracy[i - 1]) / (accuracy[i] - accuracy[i - 1])
+            return (seconds[i - 1] + share * (seconds[i] - seconds[i - 1])) / 60
+    return None
 
 
 def replace_atomically(path: str | os.PathLike, write: Callable[[str], object], suffix: str = ".tmp") -> Path:
@@ -183,6 +206,28 @@ def recorded_main_run(
     history = main.get("history", {}).get(method)
     knn = history["val_knn_acc"][-1] if history else main.get(f"{method}_knn_top1")
     return None if knn is None else {"knn_top1": float(knn), "history": history, "chapter": stem}
+
+
+def recorded_study(
+    stem: str, profile: Profile, train_images: int, test_images: int, seeds: list[int] | tuple[int, ...],
+    folder: str | os.PathLike = "results",
+) -> dict | None:
+    """The short-run study chapter ``stem`` recorded in this runtime, if it is the study the caller
+    would run: made with this profile's encoder, batch, view size and kNN protocol, its ``epochs``,
+    ``train_images`` and ``test_images`` images and ``seeds`` (the record's top-level fields, as chapter 3 writes them).
+
+    Returns the whole record (its ``"ablation"`` and ``"random_encoder_knn"``), or ``None`` when
+    there is no such study, and then the caller runs it. As for :func:`recorded_main_run`, the
+    copies shipped with the package are never used.
+    """
+    path = chapter_path(stem, profile.name, folder)
+    if not path.exists():
+        return None
+    record = read_json(path, f"run {stem}.ipynb again to rewrite it")
+    wanted = {"profile": profile.name, "encoder": profile.encoder, "epochs": profile.epochs,
+              "batch_size": profile.batch_size, "view_size": profile.view_size or 32, "train_images": train_images,
+              "test_images": test_images, "seeds": list(seeds), "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature}}
+    return record if all(record.get(key) == value for key, value in wanted.items()) else None
 
 
 def benchmark_file(name: str, folder: str | os.PathLike = "../benchmarks/results") -> Path:

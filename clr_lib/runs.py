@@ -213,15 +213,52 @@ def simclr_reference(
     (``results.recorded_main_run``) when this runtime recorded it with the same profile, images and
     ``temperature``, so it is not trained twice; otherwise trained here with seed 0, as chapter 5 does.
 
-    Returns ``{"knn_top1", "history" (None when reused from a record without one), "source"}``,
+    Returns ``{"knn_top1", "history" (None when reused from a record without one), "minutes" (of
+    training done here), "source"}``,
     ``source`` a phrase for the text: ``"chapter 5's run"`` or ``"trained here"``.
     """
     reused = results.recorded_main_run(chapter, "simclr", profile, len(train_data[0]), temperature, folder)
     if reused is not None:
-        return {"knn_top1": reused["knn_top1"], "history": reused["history"],
+        return {"knn_top1": reused["knn_top1"], "history": reused["history"], "minutes": 0.0,
                 "source": f"chapter {int(chapter.split('_')[0])}'s run"}
     _, history = train("simclr", profile, train_data, test_data, seed=0, temperature=temperature)
-    return {"knn_top1": float(history["val_knn_acc"][-1]), "history": history, "source": "trained here"}
+    return {"knn_top1": float(history["val_knn_acc"][-1]), "history": history,
+            "minutes": history["wall_time"][-1] / 60, "source": "trained here"}
+
+
+def simclr_study(
+    profile: Profile,
+    train_data: tuple[np.ndarray, np.ndarray],
+    test_data: tuple[np.ndarray, np.ndarray],
+    variants: tuple[str, ...] = ("crop+color", "crop"),
+    chapter: str = "03_augmentations",
+    folder: str | os.PathLike = "results",
+) -> dict:
+    """Short SimCLR runs with the augmentation ``variants`` (``augment.simclr_variant``) and random
+    encoders, one per seed of ``profile.seeds``, as chapter 3's ablation makes them: SimCLR at the
+    profile's temperature, ``profile.epochs`` epochs on ``train_data``. Reused from chapter 3's record
+    (``results.recorded_study``) when this runtime made the same study there, so that a later
+    chapter comparing its method with SimCLR does not train these runs twice; trained here otherwise.
+
+    Returns ``{"knn": {variant: [accuracy per seed]}, "random": [accuracy per seed], "minutes"
+    (training done here), "source"}``, ``source`` ``"chapter 3's runs"`` or ``"trained here"``.
+    """
+    seeds = list(profile.seeds)
+    record = results.recorded_study(chapter, profile, len(train_data[0]), len(test_data[0]), seeds, folder)
+    if record is not None and all(name in record["ablation"] for name in variants):
+        return {"knn": {name: [run["knn"] for run in record["ablation"][name]["runs"]] for name in variants},
+                "random": list(record["random_encoder_knn"]), "minutes": 0.0,
+                "source": f"chapter {int(chapter.split('_')[0])}'s runs"}
+    knn, minutes = {name: [] for name in variants}, 0.0
+    for seed in seeds:
+        for name in variants:
+            layer = augment.simclr_variant(name, strength=profile.jitter_strength, crop_scale=profile.crop_scale,
+                                           image_size=profile.view_size or train_data[0].shape[1], seed=seed)
+            _, history = train("simclr", profile, train_data, test_data, augment_layer=layer, seed=seed, knn_every=None)
+            knn[name].append(float(history["val_knn_acc"][-1]))
+            minutes += history["wall_time"][-1] / 60
+    return {"knn": knn, "random": random_encoder_knn(profile, train_data, test_data, seeds), "minutes": minutes,
+            "source": "trained here"}
 
 
 def _fingerprint(images: np.ndarray) -> str:

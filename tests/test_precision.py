@@ -8,15 +8,37 @@ import tensorflow as tf
 from clr_lib import augment, data, methods, models, pipeline, precision
 
 
-@pytest.mark.parametrize("flags, expected", [
-    ({"avx2", "avx512f", "avx512_bf16"}, "bfloat16"),
-    ({"avx2", "amx_bf16", "amx_tile"}, "bfloat16"),
-    ({"avx2", "avx512f", "avx512_vnni"}, "float32"),  # AVX-512 without BF16 emulates it: slower
-    (set(), "float32"),
+@pytest.mark.parametrize("flags, speedup, expected", [
+    ({"avx2", "avx512f", "avx512_bf16"}, 2.0, "bfloat16"),
+    ({"avx2", "amx_bf16", "amx_tile"}, 1.6, "bfloat16"),
+    ({"avx2", "avx512f", "avx512_bf16", "avx512_fp16"}, 0.74, "float32"),  # the instructions, but slower
+    ({"avx2", "avx512f", "avx512_bf16"}, 1.05, "float32"),  # not worth a policy change
+    ({"avx2", "avx512f", "avx512_vnni"}, 3.0, "float32"),  # AVX-512 without BF16 emulates it
+    (set(), 3.0, "float32"),
 ])
-def test_auto_takes_bfloat16_only_where_the_cpu_computes_it(flags, expected):
-    assert precision.resolve("auto", flags, gpu=None) == expected
+def test_auto_takes_bfloat16_only_where_the_cpu_computes_it_faster(flags, speedup, expected):
+    assert precision.resolve("auto", flags, gpu=None, speedup=speedup) == expected
     assert precision.resolve("float32", flags) == "float32" and precision.resolve("bfloat16", flags) == "bfloat16"
+
+
+def test_auto_measures_this_cpu_once():
+    speedup = precision.bfloat16_speedup()
+    assert speedup > 0 and precision.bfloat16_speedup() == speedup  # cached: measured once per process
+    chosen = precision.resolve("auto", {"avx512_bf16"}, gpu=None)
+    assert chosen == ("bfloat16" if speedup >= 1.1 else "float32")
+
+
+def test_matmul_rate_is_the_flops_over_the_time_of_one_matmul():
+    import time
+
+    a = tf.random.normal((512, 512))
+    tf.matmul(a, a).numpy()
+    start = time.perf_counter()
+    for _ in range(5):
+        tf.matmul(a, a).numpy()
+    eager = 5 * 2 * 512**3 / (time.perf_counter() - start) / 1e9  # eager, so slower than a tf.function
+    rate = precision.matmul_gflops("float32", 512, 5)
+    assert 0.5 * eager < rate < 1000
 
 
 @pytest.mark.parametrize("capability, expected", [((7, 5), "float16"), ((8, 0), "bfloat16"), ((8, 9), "bfloat16")])

@@ -44,6 +44,10 @@ def test_budget_summary_counts_images_per_second_of_training():
         results.budget_summary({k: v for k, v in RUN.items() if k != "peak_memory_mb"})
     with pytest.raises(ValueError, match="must be > 0"):
         results.budget_summary(RUN | {"wall_seconds": 0.5})
+    # the speed alone needs only the images and the times (a run that recorded no peak memory)
+    assert results.images_per_second({k: v for k, v in RUN.items() if k != "peak_memory_mb"}) == 240.0
+    with pytest.raises(ValueError, match="must be > 0"):
+        results.images_per_second(RUN | {"wall_seconds": 0.5})
 
 
 def test_chapter_record_reads_the_profile_folder_and_checks_the_profile(tmp_path):
@@ -164,6 +168,30 @@ def test_a_missing_benchmark_file_falls_back_to_the_shipped_copy(tmp_path, capsy
     (tmp_path / "budget.json").write_text("{}")
     assert results.benchmark_file("budget.json", tmp_path) == tmp_path / "budget.json"
     assert results.benchmark_file("nothing.json", tmp_path) == tmp_path / "nothing.json"  # read_json then says why
+
+
+def test_recorded_study_is_reused_only_when_it_is_the_study_the_caller_would_run(tmp_path):
+    profile = get_profile("smoke")
+    record = {"encoder": profile.encoder, "epochs": profile.epochs, "batch_size": profile.batch_size,
+              "view_size": profile.view_size or 32, "train_images": 512, "test_images": 256, "seeds": [0, 1],
+              "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature},
+              "random_encoder_knn": [0.2, 0.21], "ablation": {"crop": {"runs": [{"knn": 0.3}, {"knn": 0.31}]}}}
+
+    def reuse(**changes):
+        results.save_chapter("03_augmentations", record | changes, profile, tmp_path)
+        return results.recorded_study("03_augmentations", profile, 512, 256, [0, 1], tmp_path)
+
+    assert reuse()["ablation"] == record["ablation"]
+    assert results.recorded_study("03_augmentations", profile, 512, 256, (0, 1), tmp_path) is not None  # a tuple
+    assert results.recorded_study("03_augmentations", profile, 256, 256, [0, 1], tmp_path) is None  # other images
+    assert results.recorded_study("03_augmentations", profile, 512, 128, [0, 1], tmp_path) is None  # other test set
+    assert results.recorded_study("03_augmentations", profile, 512, 256, [0, 1, 2], tmp_path) is None  # other seeds
+    assert reuse(epochs=profile.epochs + 1) is None
+    assert reuse(view_size=16) is None
+    assert reuse(encoder="resnet18_cifar") is None
+    assert reuse(knn={"k": 1, "temperature": profile.knn_temperature}) is None
+    assert results.recorded_study("05_simclr", profile, 512, 256, [0, 1], tmp_path) is None  # no file
+    assert results.recorded_study("03_augmentations", get_profile("book"), 10_000, 10_000, [0, 1, 2], tmp_path) is None
 
 
 def test_recorded_main_run_is_reused_only_when_it_is_the_run_the_caller_would_train(tmp_path):

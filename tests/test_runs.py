@@ -420,14 +420,40 @@ def test_simclr_reference_reuses_chapter_5s_run_and_trains_only_without_one(tmp_
     trained = runs.simclr_reference(profile, (x, y), (x[:32], y[:32]), 0.2, folder=tmp_path)  # no file: trains
     assert trained["source"] == "trained here" and len(trained["history"]["loss"]) == 1
     assert trained["knn_top1"] == trained["history"]["val_knn_acc"][-1]
+    assert trained["minutes"] == trained["history"]["wall_time"][-1] / 60
     main = {"epochs": 1, "batch_size": 32, "train_images": 64, "simclr_knn_top1": 0.123}
     record = {"encoder": profile.encoder, "temperature": 0.2, "main": main,
               "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature}}
     results.save_chapter("05_simclr", record, profile, tmp_path)
     reused = runs.simclr_reference(profile, (x, y), (x[:32], y[:32]), 0.2, folder=tmp_path)
-    assert reused == {"knn_top1": 0.123, "history": None, "source": "chapter 5's run"}
+    assert reused == {"knn_top1": 0.123, "history": None, "minutes": 0.0, "source": "chapter 5's run"}
     retrained = runs.simclr_reference(profile, (x, y), (x[:32], y[:32]), 0.1, folder=tmp_path)  # other temperature
     assert retrained["source"] == "trained here"
+
+
+def test_simclr_study_reuses_chapter_3s_runs_and_trains_them_only_without_them(tmp_path):
+    rng = np.random.default_rng(4)
+    x, y = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), np.arange(64) % 4
+    profile = PROFILE.replace(batch_size=32, epochs=1, seeds=(0,))
+    trained = runs.simclr_study(profile, (x, y), (x[:32], y[:32]), folder=tmp_path)  # no record: trains
+    assert trained["source"] == "trained here" and trained["minutes"] > 0
+    assert set(trained["knn"]) == {"crop+color", "crop"} and all(len(v) == 1 for v in trained["knn"].values())
+    # the same runs as chapter 3 trains them: the variant's augmentation with the run's seed
+    layer = augment.simclr_variant("crop", strength=profile.jitter_strength, crop_scale=profile.crop_scale,
+                                   image_size=32, seed=0)
+    _, history = runs.train("simclr", profile, (x, y), (x[:32], y[:32]), augment_layer=layer, seed=0, knn_every=None)
+    assert trained["knn"]["crop"] == [history["val_knn_acc"][-1]]
+    assert trained["random"] == runs.random_encoder_knn(profile, (x, y), (x[:32], y[:32]), [0])
+    record = {"encoder": profile.encoder, "epochs": 1, "batch_size": 32, "view_size": profile.view_size or 32,
+              "train_images": 64, "test_images": 32, "seeds": [0], "random_encoder_knn": [0.25],
+              "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature},
+              "ablation": {"crop": {"runs": [{"knn": 0.5}]}, "crop+color": {"runs": [{"knn": 0.6}]}}}
+    results.save_chapter("03_augmentations", record, profile, tmp_path)
+    reused = runs.simclr_study(profile, (x, y), (x[:32], y[:32]), folder=tmp_path)
+    assert reused == {"knn": {"crop+color": [0.6], "crop": [0.5]}, "random": [0.25], "minutes": 0.0,
+                      "source": "chapter 3's runs"}
+    assert runs.simclr_study(profile, (x, y), (x[:32], y[:32]), variants=("color",), folder=tmp_path)["source"] == \
+        "trained here"  # a variant chapter 3 did not record
 
 
 def test_train_without_labels_trains_without_the_monitor():
