@@ -148,7 +148,7 @@ def test_oldest(pytest_args: list[str]) -> None:
     env = dict(os.environ, CLR_PROFILE="smoke")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     book_tests = ["test_book.py", "test_pages.py", "test_browser.py", "test_links.py", "test_lone_chapter.py",
-                  "test_nbval_numbers.py", "test_figures.py"]
+                  "test_nbval_numbers.py", "test_figures.py", "test_colab.py"]
     run(python, "-m", "pytest", "tests", *(f"--ignore=tests/{name}" for name in book_tests), *pytest_args, env=env)
 
 

@@ -242,8 +242,9 @@ def _ignored(name: str) -> bool:
 def _decode(data: bytes, size: tuple[int, int] | None) -> np.ndarray:
     """One image file's bytes as an RGB uint8 array, resized to ``size`` = (height, width) if given."""
     with Image.open(io.BytesIO(data)) as image:
-        if image.mode.startswith("I;16"):  # 16-bit grayscale: keep the top 8 bits
-            image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+        if image.mode == "I" or image.mode.startswith("I;16"):  # 16-bit grayscale: keep the top 8 bits
+            # (Pillow 10 opens a 16-bit PNG as 32-bit mode "I", later versions as "I;16")
+            image = Image.fromarray(np.clip(np.asarray(image, np.int64) >> 8, 0, 255).astype(np.uint8))
         if image.mode != "RGB":  # via RGBA, so palette transparency converts cleanly; alpha is dropped
             image = image.convert("RGBA").convert("RGB")
         if size is not None and image.size != (size[1], size[0]):
