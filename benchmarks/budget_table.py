@@ -26,10 +26,14 @@ from clr_lib import evaluation, notebook, results
 RESULTS = Path(__file__).parent / "results" / "budget.json"
 
 
-def rows(runs: dict, tags: list[str], reach: str | None = None) -> list[list[str]]:
-    missing = [tag for tag in [*tags, *([reach] if reach else [])] if tag not in runs]
+def _check_tags(runs: dict, tags: list[str]) -> None:
+    missing = [tag for tag in tags if tag not in runs]
     if missing:
         raise SystemExit(f"no run {', '.join(map(repr, missing))} in the results file; it holds: {', '.join(runs)}")
+
+
+def rows(runs: dict, tags: list[str], reach: str | None = None) -> list[list[str]]:
+    _check_tags(runs, [*tags, *([reach] if reach else [])])
     target = runs[reach]["curve"]["knn_subset"][-1] if reach else None
     table = []
     for tag in tags:
@@ -47,9 +51,7 @@ def rows(runs: dict, tags: list[str], reach: str | None = None) -> list[list[str
 def difference(runs: dict, setting: list[str], reference: list[str]) -> list[str]:
     """One line per metric: each setting's mean ± sd over its seeds, and setting - reference with
     its 95% interval (``evaluation.difference_interval``), in points."""
-    missing = [tag for tag in [*setting, *reference] if tag not in runs]
-    if missing:
-        raise SystemExit(f"no run {', '.join(map(repr, missing))} in the results file; it holds: {', '.join(runs)}")
+    _check_tags(runs, [*setting, *reference])
     lines = []
     for metric in ("knn_top1", "linear_probe_top1"):
         a, b = ([runs[tag][metric] for tag in tags] for tags in (setting, reference))

@@ -6,9 +6,10 @@ and convolutions in bfloat16 (8 bits of mantissa, float32's range, so no loss sc
 needed). Having the instructions is not enough: a 2-core AMD EPYC with AVX-512 BF16 and a Xeon
 with AMX ran the book's SimCLR step about 1.5-2x faster in bfloat16, but a Xeon with AVX-512 BF16
 and no AMX ran a 2048 x 2048 matmul at 143 GFLOP/s in bfloat16 against 263 in float32, and the
-step 0.74x as fast (``benchmarks/throughput.py``). So ``"auto"`` measures before it chooses. The losses, the softmax, the queues and the
-kNN evaluation cast to float32 themselves (``clr_lib.losses``, ``FifoQueue``,
-``evaluation.extract_features``), so only the network's arithmetic changes.
+step 0.74x as fast (``benchmarks/throughput.py``). So ``"auto"`` measures before it chooses.
+The losses, the softmax, the queues and the kNN evaluation cast to float32 themselves
+(``clr_lib.losses``, ``FifoQueue``, ``evaluation.extract_features``), so only the network's
+arithmetic changes.
 
 On a GPU, ``mixed_float16`` (half precision with Keras's dynamic loss scaling: ``compile``
 wraps the optimizer in a ``LossScaleOptimizer`` under that policy, and every method's

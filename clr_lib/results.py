@@ -177,6 +177,18 @@ def chapter_record(
     return record
 
 
+def _matching_record(stem: str, profile: Profile, folder: str | os.PathLike, **fields) -> dict | None:
+    """Chapter ``stem``'s record in this runtime's ``folder`` (never the shipped copy), if it was made
+    with this profile, its encoder and kNN protocol, and holds ``fields`` at its top level; else None."""
+    path = chapter_path(stem, profile.name, folder)
+    if not path.exists():
+        return None
+    record = read_json(path, f"run {stem}.ipynb again to rewrite it")
+    wanted = {"profile": profile.name, "encoder": profile.encoder,
+              "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature}, **fields}
+    return record if all(record.get(key) == value for key, value in wanted.items()) else None
+
+
 def recorded_main_run(
     stem: str, method: str, profile: Profile, train_images: int, temperature: float,
     folder: str | os.PathLike = "results",
@@ -191,15 +203,10 @@ def recorded_main_run(
     as chapter 5 does). The copies shipped with the package are never used: a run to compare with
     must come from the same runtime.
     """
-    path = chapter_path(stem, profile.name, folder)
-    if not path.exists():
+    record = _matching_record(stem, profile, folder, temperature=temperature)
+    if record is None:
         return None
-    record = read_json(path, f"run {stem}.ipynb again to rewrite it")
     main = record.get("main", {})
-    wanted = {"profile": profile.name, "encoder": profile.encoder, "temperature": temperature,
-              "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature}}
-    if any(record.get(key) != value for key, value in wanted.items()):
-        return None
     if (main.get("epochs"), main.get("batch_size"), main.get("train_images")) != (
             profile.epochs, profile.batch_size, train_images):
         return None
@@ -214,20 +221,16 @@ def recorded_study(
 ) -> dict | None:
     """The short-run study chapter ``stem`` recorded in this runtime, if it is the study the caller
     would run: made with this profile's encoder, batch, view size and kNN protocol, its ``epochs``,
-    ``train_images`` and ``test_images`` images and ``seeds`` (the record's top-level fields, as chapter 3 writes them).
+    ``train_images`` and ``test_images`` images and ``seeds`` (the record's top-level fields, as
+    chapter 3 writes them).
 
     Returns the whole record (its ``"ablation"`` and ``"random_encoder_knn"``), or ``None`` when
     there is no such study, and then the caller runs it. As for :func:`recorded_main_run`, the
     copies shipped with the package are never used.
     """
-    path = chapter_path(stem, profile.name, folder)
-    if not path.exists():
-        return None
-    record = read_json(path, f"run {stem}.ipynb again to rewrite it")
-    wanted = {"profile": profile.name, "encoder": profile.encoder, "epochs": profile.epochs,
-              "batch_size": profile.batch_size, "view_size": profile.view_size or 32, "train_images": train_images,
-              "test_images": test_images, "seeds": list(seeds), "knn": {"k": profile.knn_k, "temperature": profile.knn_temperature}}
-    return record if all(record.get(key) == value for key, value in wanted.items()) else None
+    return _matching_record(stem, profile, folder, epochs=profile.epochs, batch_size=profile.batch_size,
+                            view_size=profile.view_size or 32, train_images=train_images, test_images=test_images,
+                            seeds=list(seeds))
 
 
 def benchmark_file(name: str, folder: str | os.PathLike = "../benchmarks/results") -> Path:
