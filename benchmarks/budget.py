@@ -90,6 +90,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--tag", help="name of this run in the results file (default: derived from the settings)")
     cli.add_argument("--results", type=Path, default=RESULTS)
     args = cli.parse_args(argv)
+    if args.small_views and args.method in ("supervised", "supcon"):
+        cli.error(f"--small-views: multi-crop is for the self-supervised pair losses, not --method {args.method}.")
     try:  # before training, not after: a bad results file must not cost the run
         read_results(args.results)
     except ValueError as error:
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> dict:
         crop_flip = keras.Sequential([augment.RandomResizedCrop((args.crop_min, 1.0), size=args.view_size),
                                       keras.layers.RandomFlip("horizontal")])
         train = pipeline.labeled_dataset(x, y, args.batch_size, crop_flip, seed=args.seed)
+    elif args.method == "supcon":
+        train = pipeline.labeled_views_dataset(x, y, args.batch_size, views, seed=args.seed)
     else:
         small = augment.simclr_augment(strength=args.jitter, image_size=args.small_size, seed=args.seed,
                                        crop_scale=tuple(float(f) for f in args.small_crop.split(","))

@@ -793,12 +793,15 @@ def simclr_variant(
 
 
 def two_views(
-    ds: tf.data.Dataset, augment, seed: int | None = None, small_augment=None, num_small: int = 0
+    ds: tf.data.Dataset, augment, seed: int | None = None, small_augment=None, num_small: int = 0,
+    keep_labels: bool = False,
 ) -> tf.data.Dataset:
     """Map a dataset of images to pairs ``(view_a, view_b)`` of independently augmented views.
 
     Elements may be single images (H, W, 3), batches (N, H, W, 3), or tuples whose first item
-    is the images (e.g. ``(image, label)``): the rest is dropped, views need no labels. Batch
+    is the images (e.g. ``(image, label)``): the rest is dropped, views need no labels (with
+    ``keep_labels=True``, elements ``(images, labels)`` keep their labels last, for supervised
+    contrastive learning: ``(view_a, view_b, labels)``). Batch
     first (``ds.batch(256)`` before this): one call then augments a whole batch with per-image
     randomness, far faster on a CPU than one image at a time.
 
@@ -822,6 +825,9 @@ def two_views(
         seed = getattr(augment, "seed", None)
     randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 
+    if keep_labels and not (isinstance(ds.element_spec, tuple) and len(ds.element_spec) == 2):
+        raise ValueError("keep_labels=True needs a dataset of (images, labels); this one has no labels.")
+
     def views(element, random):
         images = element[0] if isinstance(element, tuple) else element
         batch, batched = _to_batch(images)
@@ -833,7 +839,8 @@ def two_views(
             small_seed = tf.stack([random, tf.ones_like(random)])
             small = tf.cast(_apply(small_augment, tf.concat([batch] * num_small, 0), small_seed), tf.float32)
             out += tf.split(small, num_small)
-        return tuple(out) if batched else tuple(view[0] for view in out)
+        out = out if batched else [view[0] for view in out]
+        return (*out, element[1]) if keep_labels else tuple(out)
 
     return tf.data.Dataset.zip(ds, randoms).map(
         views, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True

@@ -46,6 +46,25 @@ def pretraining_dataset(
     return views.prefetch(tf.data.AUTOTUNE)
 
 
+def labeled_views_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    augment: keras.layers.Layer | None = None,
+    seed: int | None = None,
+    shuffle: bool = True,
+) -> tf.data.Dataset:
+    """``pretraining_dataset`` with the labels kept: batches ``(view_a, view_b, labels)``, for
+    supervised contrastive learning (``clr_lib.methods.SupCon``). Same shuffles and views as
+    ``pretraining_dataset`` for the same ``seed``."""
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels differ in length: {len(images)} and {len(labels)}.")
+    ds = _images_dataset(images, batch_size, shuffle, seed, labels=np.asarray(labels, np.int32).reshape(-1))
+    views = two_views(ds.batch(batch_size, drop_remainder=True), augment if augment is not None else simclr_augment(),
+                      seed=seed, keep_labels=True)
+    return views.prefetch(tf.data.AUTOTUNE)
+
+
 def labeled_dataset(
     images: np.ndarray,
     labels: np.ndarray,

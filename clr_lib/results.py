@@ -4,7 +4,8 @@ Two kinds of committed JSON files hold measured numbers:
 
 * ``benchmarks/results/budget.json`` (and the search files beside it): the CPU-budget runs of
   ``benchmarks/budget.py``, one entry per ``--tag`` (images seen, kNN and linear-probe top-1,
-  wall time, peak memory, the accuracy-against-time curve, the machine); ``load_budget``,
+  wall time, peak memory, the accuracy-against-time curve, the machine); ``twenty_minute_runs``
+  (the commands of the runs the book compares), ``load_budget``,
   ``budget_summary``, ``images_per_second``, ``minutes_to_reach``;
 * ``notebooks/results/<profile>/<stem>.json``: the headline numbers each chapter notebook writes
   (``save_chapter``; one folder per profile, so a ``smoke`` run never overwrites ``book``
@@ -31,6 +32,21 @@ from pathlib import Path
 from clr_lib.config import Profile, hardware
 
 BUDGET_KEYS = ("method", "images_seen", "knn_top1", "linear_probe_top1", "wall_seconds", "peak_memory_mb")
+
+
+TWENTY_MINUTE_RECIPE = "--minutes 20 --widths 24,48,96,192 --view-size 24 --crop-min 0.35 --jitter 0.4"
+
+
+def twenty_minute_runs(seed: int = 0) -> dict[str, str]:
+    """The five 20-minute runs that chapter 9 and the CPU-budget appendix compare: tag -> the
+    command, from the repository root, that produced it (the ``book`` recipe; SimCLR at its
+    temperature 0.2, the other methods at their own; the supervised run on 32-pixel crops and flips)."""
+    recipe = {"simclr": f"{TWENTY_MINUTE_RECIPE} --temperature 0.2", "dcl": TWENTY_MINUTE_RECIPE,
+              "moco": TWENTY_MINUTE_RECIPE, "nnclr": TWENTY_MINUTE_RECIPE,
+              "supervised": "--minutes 20 --widths 24,48,96,192 --view-size 32 --crop-min 0.35"}
+    return {f"{method}-20min-seed{seed}":
+            f"python benchmarks/budget.py --tag {method}-20min-seed{seed} --method {method} {arguments} --seed {seed}"
+            for method, arguments in recipe.items()}
 
 
 def load_budget(path: str | os.PathLike, runs: Mapping[str, str]) -> dict[str, dict]:

@@ -40,7 +40,9 @@ METHODS = {
     "moco": methods.MoCo,
     "nnclr": methods.NNCLR,
     "margin": methods.MarginContrastive,
+    "supcon": methods.SupCon,  # learns from labels: trains on (view_a, view_b, labels)
 }
+
 def build_method(name: str, encoder: keras.Model, **kwargs) -> methods.ContrastiveModel:
     """The method called ``name`` (a key of ``METHODS``) around ``encoder``."""
     if name not in METHODS:
@@ -161,7 +163,7 @@ def train(
     ``test_data``) after every ``knn_every`` epochs (``None``: after the last epoch only, for short
     runs where only the end counts), next to ``loss`` and ``wall_time`` (seconds since the start).
     Images without labels (your own: ``train_data=(images, None)``, or ``test_data=None``) train
-    without the monitor, and the history has no ``val_knn_acc``.
+    without the monitor, and the history has no ``val_knn_acc``. ``"supcon"`` trains on the labels too.
     ``augment_layer`` defaults to the profile's SimCLR augmentation, ``encoder`` to the profile's,
     ``epochs`` to ``profile.epochs``; ``method_kwargs`` go to the method (e.g.
     ``temperature=0.2``). Returns the trained model and its per-epoch history.
@@ -174,6 +176,9 @@ def train(
     remaining epochs (as ``pretrain`` does), so it is reproducible, not identical to an unbroken one.
     """
     x, y = train_data
+    uses_labels = getattr(METHODS.get(method), "uses_labels", False)
+    if uses_labels and y is None:
+        raise ValueError(f"{method} learns from labels: pass train_data=(images, labels).")
     epochs = epochs or profile.epochs
     keras.utils.set_random_seed(seed)  # first the encoder, as random_encoder builds it
     with precision.policy(profile.precision):
@@ -188,7 +193,10 @@ def train(
     if augment_layer is None:
         augment_layer = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale,
                                                image_size=profile.view_size, seed=views_seed)
-    pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=views_seed)
+    if uses_labels:
+        pairs = pipeline.labeled_views_dataset(x, y, profile.batch_size, augment_layer, seed=views_seed)
+    else:
+        pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=views_seed)
     model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs),
                   steps_per_execution=profile.steps_per_execution)
     monitor = [] if y is None or test_data is None else [
@@ -199,6 +207,41 @@ def train(
         history = backup_callbacks[0].history  # the epochs before the interruption included
         run_folder.remove_run(Path(backup_dir))
     return model, history
+
+
+def train_classifier(
+    profile: Profile,
+    train_data: tuple[np.ndarray, np.ndarray],
+    epochs: int,
+    augment_layer: keras.layers.Layer | None = None,
+    encoder: keras.Model | None = None,
+    seed: int = 0,
+    learning_rate: float | None = None,
+    num_classes: int = 10,
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Train an encoder plus a linear layer with cross-entropy on ``train_data = (images, labels)``.
+
+    The supervised counterpart of ``train``: the profile's batch size and optimizer schedule
+    (``make_optimizer``, at ``learning_rate`` if given, e.g. a smaller one to fine-tune), the
+    profile's precision, ``epochs`` epochs, each batch augmented by ``augment_layer`` (none if
+    ``None``). ``encoder`` defaults to a new one of the profile's, seeded as ``train`` seeds it;
+    pass a pretrained encoder to fine-tune it (its weights are trained in place). Returns the
+    classifier (``classifier.layers`` share the encoder's) and its per-epoch history (``loss``,
+    ``accuracy``, ``wall_time``).
+    """
+    x, y = train_data
+    keras.utils.set_random_seed(seed)
+    if learning_rate is not None:
+        profile = profile.replace(learning_rate=learning_rate)
+    with precision.policy(profile.precision):
+        classifier = methods.supervised_classifier(encoder or profile_encoder(profile), num_classes)
+    steps_per_epoch = -(-len(x) // profile.batch_size)  # the last batch may be partial
+    classifier.compile(make_optimizer(profile, steps_per_epoch, epochs),
+                       keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                       steps_per_execution=profile.steps_per_execution)
+    batches = pipeline.labeled_dataset(x, y, profile.batch_size, augment=augment_layer, seed=seed)
+    history = classifier.fit(batches, epochs=epochs, callbacks=[_Timer()], verbose=0).history
+    return classifier, history
 
 
 def simclr_reference(

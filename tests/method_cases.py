@@ -1,7 +1,8 @@
 """The one list of methods that the method tests cover, and their test-sized settings.
 
 Every method of the registry ``clr_lib.runs.METHODS`` is here but chapter 2's margin model
-(``tests/test_margin_pairs.py`` tests it): ``test_methods.py`` trains, saves and reloads each
+(``tests/test_margin_pairs.py`` tests it) and SupCon, which trains on labels too
+(``tests/test_supcon.py``): ``test_methods.py`` trains, saves and reloads each
 one, and ``mirrored_step.py`` takes its step on two replicas and compares it with one device.
 A method added to the registry joins both by itself; ``mirrored_step.py`` then stops with
 the name of what is missing until its loss in NumPy (``reference_losses.py``) is there.
@@ -13,7 +14,7 @@ import keras
 
 from clr_lib import methods, runs
 
-TESTED_ELSEWHERE = ("margin",)
+TESTED_ELSEWHERE = ("margin", "supcon")
 NAMES = [name for name in runs.METHODS if name not in TESTED_ELSEWHERE]
 
 

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import asdict
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clr_lib import config
+from clr_lib import config, results
 from clr_lib.__main__ import main, parser
 from clr_lib.data import class_names, make_synthetic
 
@@ -229,3 +230,20 @@ def test_budget_checks_the_results_file_before_training(content, tmp_path, monke
         budget.main(["--method", "simclr", "--minutes", "1", "--results", str(results)])
     err = capsys.readouterr().err
     assert exit.value.code == 2 and f"--results {results}" in err and "Traceback" not in err, err
+
+
+def test_the_book_s_twenty_minute_commands_are_budget_runs_of_the_book_recipe():
+    budget, book = load_budget(), config.get_profile("book")
+    parsed = {tag: budget.arguments(shlex.split(command)[2:])  # after "python benchmarks/budget.py"
+              for tag, command in results.twenty_minute_runs(seed=1).items()}
+    assert sorted(args.method for args in parsed.values()) == ["dcl", "moco", "nnclr", "simclr", "supervised"]
+    assert book.encoder == "small_cnn_slim"  # widths 24-48-96-192
+    for tag, args in parsed.items():
+        assert args.tag == tag and args.seed == 1 and args.minutes == 20 and args.widths == "24,48,96,192"
+        assert args.crop_min == book.crop_scale[0] and args.batch_size == book.batch_size
+        assert (args.lr, args.weight_decay) == (book.learning_rate, book.weight_decay)
+        if args.method == "supervised":
+            assert args.view_size == 32  # crops and flips of full-size images, as chapter 1 trains
+        else:
+            assert (args.view_size, args.jitter) == (book.view_size, book.jitter_strength)
+            assert args.temperature == book.method_settings.get(args.method, {}).get("temperature")

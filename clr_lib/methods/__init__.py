@@ -41,9 +41,10 @@ from clr_lib.methods.moco import MoCo
 from clr_lib.methods.momentum import MomentumEncoder
 from clr_lib.methods.nnclr import NNCLR
 from clr_lib.methods.simclr import DCL, SimCLR
+from clr_lib.methods.supcon import SupCon
 
 __all__ = [
-    "ContrastiveModel", "PairLossModel", "SimCLR", "DCL", "MoCo", "NNCLR", "MomentumEncoder",
+    "ContrastiveModel", "PairLossModel", "SimCLR", "DCL", "MoCo", "NNCLR", "SupCon", "MomentumEncoder",
     "UnsynchronizedBatchNormWarning", "supervised_classifier", "sigmoid_classifier",
     "make_pairs", "siamese_model", "MarginLoss", "MarginContrastive",
 ]

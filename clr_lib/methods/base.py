@@ -87,6 +87,8 @@ class ContrastiveModel(keras.Model):
             built with ``sync_batch_norm=True`` too).
     """
 
+    uses_labels = False  # True: trains on batches (view_a, view_b, labels) (SupCon)
+
     def __init__(
         self,
         encoder: keras.Model,
