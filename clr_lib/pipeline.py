@@ -16,6 +16,8 @@ from clr_lib.augment import check_pixel_scale, simclr_augment, two_views
 def _images_dataset(images: np.ndarray, batch_size: int, shuffle: bool, seed: int | None, labels=None):
     if batch_size < 2 or batch_size > len(images):
         raise ValueError(f"batch_size must be between 2 and the number of images ({len(images)}), got {batch_size}.")
+    if labels is not None and len(images) != len(labels):
+        raise ValueError(f"images and labels differ in length: {len(images)} and {len(labels)}.")
     check_pixel_scale(images)  # here the images are still values; the pipeline is a graph
     ds = tf.data.Dataset.from_tensor_slices(images if labels is None else (images, labels))
     if shuffle:
@@ -57,8 +59,6 @@ def labeled_views_dataset(
     """``pretraining_dataset`` with the labels kept: batches ``(view_a, view_b, labels)``, for
     supervised contrastive learning (``clr_lib.methods.SupCon``). Same shuffles and views as
     ``pretraining_dataset`` for the same ``seed``."""
-    if len(images) != len(labels):
-        raise ValueError(f"images and labels differ in length: {len(images)} and {len(labels)}.")
     ds = _images_dataset(images, batch_size, shuffle, seed, labels=np.asarray(labels, np.int32).reshape(-1))
     views = two_views(ds.batch(batch_size, drop_remainder=True), augment if augment is not None else simclr_augment(),
                       seed=seed, keep_labels=True)
@@ -74,8 +74,6 @@ def labeled_dataset(
     shuffle: bool = True,
 ) -> tf.data.Dataset:
     """Batches of ``(images, labels)`` for supervised training, optionally augmented per image."""
-    if len(images) != len(labels):
-        raise ValueError(f"images and labels differ in length: {len(images)} and {len(labels)}.")
     ds = _images_dataset(images, batch_size, shuffle, seed, labels=np.asarray(labels).reshape(-1)).batch(batch_size)
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -10,7 +10,7 @@ import tensorflow as tf
 from clr_lib import augment, evaluation, methods, models, runs
 from clr_lib.config import PROFILES
 from clr_lib.data import make_synthetic
-from clr_lib.pipeline import labeled_views_dataset, pretraining_dataset
+from clr_lib.pipeline import labeled_dataset, labeled_views_dataset, pretraining_dataset
 
 SIZE, BATCH = 16, 32
 
@@ -116,3 +116,10 @@ def test_train_classifier_learns_the_labels_and_fine_tunes_the_encoder_it_is_giv
 
     default, small = fine_tuned_change(), fine_tuned_change(learning_rate=1e-4)
     assert small > 0 and small < default / 5, (small, default)  # trained in place, at the rate asked for
+
+
+@pytest.mark.parametrize("make", [labeled_views_dataset, labeled_dataset])
+def test_labelled_pipelines_refuse_labels_of_another_length(make, data):
+    (x, y), _ = data
+    with pytest.raises(ValueError, match=f"images and labels differ in length: {len(x)} and {len(x) - 1}"):
+        make(x, y[:-1], BATCH)
