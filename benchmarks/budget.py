@@ -176,14 +176,13 @@ def main(argv: list[str] | None = None) -> dict:
         crop_flip = keras.Sequential([augment.RandomResizedCrop((args.crop_min, 1.0), size=args.view_size),
                                       keras.layers.RandomFlip("horizontal")])
         train = pipeline.labeled_dataset(x, y, args.batch_size, crop_flip, seed=args.seed)
-    elif args.method == "supcon":
-        train = pipeline.labeled_views_dataset(x, y, args.batch_size, views, seed=args.seed)
     else:
         small = augment.simclr_augment(strength=args.jitter, image_size=args.small_size, seed=args.seed,
                                        crop_scale=tuple(float(f) for f in args.small_crop.split(","))
                                        ) if args.small_views else None
         train = pipeline.pretraining_dataset(x, args.batch_size, views, seed=args.seed, small_augment=small,
-                                             num_small=args.small_views)
+                                             num_small=args.small_views,
+                                             labels=y if getattr(runs.METHODS[args.method], "uses_labels", False) else None)
     with precision.policy(args.precision) as chosen:
         encoder = build_encoder(args)
         model = build_model(args, encoder)

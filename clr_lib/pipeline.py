@@ -33,6 +33,7 @@ def pretraining_dataset(
     shuffle: bool = True,
     small_augment: keras.layers.Layer | None = None,
     num_small: int = 0,
+    labels: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Unlabelled images ``(N, H, W, 3)`` as shuffled batches of view pairs ``(view_a, view_b)``.
 
@@ -41,10 +42,12 @@ def pretraining_dataset(
     shuffle and new views every epoch; a fixed ``seed`` repeats the whole sequence.
     Multi-crop: ``num_small`` more views per image from ``small_augment`` follow the pair
     (``augment.two_views``); the methods built on ``PairLossModel`` train on them.
+    With ``labels`` (one integer class per image), each batch ends with its labels (int32).
     """
-    ds = _images_dataset(images, batch_size, shuffle, seed).batch(batch_size, drop_remainder=True)
+    labels = None if labels is None else np.asarray(labels, np.int32).reshape(-1)
+    ds = _images_dataset(images, batch_size, shuffle, seed, labels).batch(batch_size, drop_remainder=True)
     views = two_views(ds, augment if augment is not None else simclr_augment(), seed=seed,
-                      small_augment=small_augment, num_small=num_small)
+                      small_augment=small_augment, num_small=num_small, keep_labels=labels is not None)
     return views.prefetch(tf.data.AUTOTUNE)
 
 
@@ -59,10 +62,7 @@ def labeled_views_dataset(
     """``pretraining_dataset`` with the labels kept: batches ``(view_a, view_b, labels)``, for
     supervised contrastive learning (``clr_lib.methods.SupCon``). Same shuffles and views as
     ``pretraining_dataset`` for the same ``seed``."""
-    ds = _images_dataset(images, batch_size, shuffle, seed, labels=np.asarray(labels, np.int32).reshape(-1))
-    views = two_views(ds.batch(batch_size, drop_remainder=True), augment if augment is not None else simclr_augment(),
-                      seed=seed, keep_labels=True)
-    return views.prefetch(tf.data.AUTOTUNE)
+    return pretraining_dataset(images, batch_size, augment, seed, shuffle, labels=labels)
 
 
 def labeled_dataset(

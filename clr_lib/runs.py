@@ -193,10 +193,8 @@ def train(
     if augment_layer is None:
         augment_layer = augment.simclr_augment(strength=profile.jitter_strength, crop_scale=profile.crop_scale,
                                                image_size=profile.view_size, seed=views_seed)
-    if uses_labels:
-        pairs = pipeline.labeled_views_dataset(x, y, profile.batch_size, augment_layer, seed=views_seed)
-    else:
-        pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=views_seed)
+    pairs = pipeline.pretraining_dataset(x, profile.batch_size, augment_layer, seed=views_seed,
+                                         labels=y if uses_labels else None)
     model.compile(optimizer=make_optimizer(profile, len(x) // profile.batch_size, epochs),
                   steps_per_execution=profile.steps_per_execution)
     monitor = [] if y is None or test_data is None else [
