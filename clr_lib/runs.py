@@ -216,6 +216,7 @@ def train_classifier(
     seed: int = 0,
     learning_rate: float | None = None,
     num_classes: int = 10,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train an encoder plus a linear layer with cross-entropy on ``train_data = (images, labels)``.
 
@@ -223,7 +224,9 @@ def train_classifier(
     (``make_optimizer``, at ``learning_rate`` if given, e.g. a smaller one to fine-tune), the
     profile's precision, ``epochs`` epochs, each batch augmented by ``augment_layer`` (none if
     ``None``). ``encoder`` defaults to a new one of the profile's, seeded as ``train`` seeds it;
-    pass a pretrained encoder to fine-tune it (its weights are trained in place). Returns the
+    pass a pretrained encoder to fine-tune it (its weights are trained in place). ``head`` is the
+    linear layer's starting ``(kernel (D, classes), bias (classes,))``, e.g. a fitted linear probe's
+    (``few_labels.probe_head``); by default it is newly initialised. Returns the
     classifier (``classifier.layers`` share the encoder's) and its per-epoch history (``loss``,
     ``accuracy``, ``wall_time``).
     """
@@ -233,6 +236,12 @@ def train_classifier(
         profile = profile.replace(learning_rate=learning_rate)
     with precision.policy(profile.precision):
         classifier = methods.supervised_classifier(encoder or profile_encoder(profile), num_classes)
+    if head is not None:
+        logits = classifier.get_layer("logits")
+        shapes = [tuple(w.shape) for w in logits.get_weights()]
+        if [np.shape(w) for w in head] != shapes:
+            raise ValueError(f"head must be (kernel, bias) of shapes {shapes}, got {[np.shape(w) for w in head]}.")
+        logits.set_weights([np.asarray(w, dtype="float32") for w in head])
     steps_per_epoch = -(-len(x) // profile.batch_size)  # the last batch may be partial
     classifier.compile(make_optimizer(profile, steps_per_epoch, epochs),
                        keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],

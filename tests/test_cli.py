@@ -247,3 +247,56 @@ def test_the_book_s_twenty_minute_commands_are_budget_runs_of_the_book_recipe():
         else:
             assert (args.view_size, args.jitter) == (book.view_size, book.jitter_strength)
             assert args.temperature == book.method_settings.get(args.method, {}).get("temperature")
+
+
+def load_fine_tune(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPOSITORY / "benchmarks"))  # it reads budget.py's results helpers
+    spec = importlib.util.spec_from_file_location("fine_tune", REPOSITORY / "benchmarks" / "fine_tune.py")
+    fine_tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fine_tune)
+    return fine_tune
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("no encoder", "is not a file: pretrain one with budget.py --save-encoder"),
+    ("unknown run", "--pretrained 'other' is not a run in"),
+    ("one seed", "--seeds at least 2"),
+])
+def test_fine_tune_refuses_what_it_cannot_use_before_loading_anything(problem, message, tmp_path, monkeypatch,
+                                                                        capsys):
+    fine_tune = load_fine_tune(monkeypatch)
+    monkeypatch.setattr(fine_tune.data, "load_cifar10", lambda: pytest.fail("loaded the data before checking"))
+    encoder, budget_file = tmp_path / "encoder.keras", tmp_path / "budget.json"
+    if problem != "no encoder":
+        encoder.write_bytes(b"")
+    budget_file.write_text(json.dumps({"simclr-run": {"settings": {}}}))
+    argv = ["--encoder", str(encoder), "--pretrained", "other" if problem == "unknown run" else "simclr-run",
+            "--budget-results", str(budget_file), "--results", str(tmp_path / "fine_tune.json")]
+    with pytest.raises(SystemExit) as exit:
+        fine_tune.main(argv + (["--seeds", "0"] if problem == "one seed" else []))
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_fine_tune_benchmark_records_every_protocol_of_a_saved_encoder(fake_cifar, tmp_path):
+    env = {**os.environ, "CLR_DATA_DIR": str(fake_cifar), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    encoder, budget_file, fine_tune_file = tmp_path / "enc.keras", tmp_path / "budget.json", tmp_path / "ft.json"
+    pretrain = [sys.executable, str(REPOSITORY / "benchmarks" / "budget.py"), "--method", "simclr", "--minutes", "0.05",
+                "--widths", "8,16", "--projection", "32,16", "--batch-size", "64", "--view-size", "24",
+                "--tag", "tiny", "--results", str(budget_file), "--save-encoder", str(encoder)]
+    done = subprocess.run(pretrain, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    command = [sys.executable, str(REPOSITORY / "benchmarks" / "fine_tune.py"), "--encoder", str(encoder),
+               "--pretrained", "tiny", "--budget-results", str(budget_file), "--results", str(fine_tune_file),
+               "--fractions", "0.1", "--seeds", "0,1", "--steps", "2", "--batch-size", "16", "--fine-tune-lr", "1e-3"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1].startswith("tiny: 10% labels (60, ")
+    run = json.loads(fine_tune_file.read_text())["tiny"]
+    assert run["pretrained"] == "tiny" and run["pretrained_settings"]["widths"] == "8,16"
+    assert run["encoder_file"] == "enc.keras" and run["test_images"] == 300
+    row = run["fractions"]["0.1"]
+    assert row["labels"] == 60 and row["batch_size"] == 16
+    for protocol in ("linear probe", "fine-tuned, learning rate 0.001", "probe, then fine-tuned, learning rate 0.0002",
+                     "from scratch"):
+        assert len(row[protocol]) == 2 and all(0.0 <= a <= 1.0 for a in row[protocol])
