@@ -94,11 +94,11 @@ def compare(
     fine_tune_learning_rates: Sequence[float] = (),
     from_probe_learning_rates: Sequence[float] = (),
 ) -> dict[str, dict]:
-    """Test accuracy with ``fractions`` of the labels, one class-balanced subset per seed, three ways.
+    """Test accuracy with ``fractions`` of the labels, one class-balanced subset per seed, per protocol.
 
     For each fraction and seed (``data.subset(x, y, fraction, seed)``):
 
-    * ``"linear probe"``: ``evaluation.linear_probe`` on the frozen ``encoder``'s features;
+    * ``"linear probe"``: ``evaluation.fit_linear_probe`` on the frozen ``encoder``'s features;
     * ``fine_tuned(lr)``: a copy of ``encoder`` plus a linear layer, every weight trained with
       cross-entropy (``runs.train_classifier``) at peak learning rate ``lr``, for each of
       ``fine_tune_learning_rates`` (default: the profile's);
