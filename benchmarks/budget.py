@@ -26,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from clr_lib import augment, data, evaluation, methods, models, pipeline, precision, results, runs  # noqa: E402
@@ -61,6 +62,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--encoder", default="small_cnn", choices=list(models.ENCODERS))
     cli.add_argument("--widths", default="32,64,128,256", help="small_cnn stage widths")
     cli.add_argument("--convs", type=int, default=1, help="small_cnn convolutions per stage")
+    cli.add_argument("--whiten", type=int, default=0, metavar="PATCH",
+                     help="small_cnn: a frozen PATCH x PATCH patch-whitening stem from 5,000 training images (2: airbench's)")
     cli.add_argument("--width", type=int, default=64, help="resnet18_cifar base width")
     cli.add_argument("--batch-size", type=int, default=256)
     cli.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"], help="sgd: momentum 0.9, Nesterov")
@@ -92,6 +95,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     args = cli.parse_args(argv)
     if args.small_views and args.method in ("supervised", "supcon"):
         cli.error(f"--small-views: multi-crop is for the self-supervised pair losses, not --method {args.method}.")
+    if args.whiten < 0 or (args.whiten and args.encoder != "small_cnn"):
+        cli.error(f"--whiten {args.whiten}: a patch side in pixels (2 is airbench's), for --encoder small_cnn only; "
+                  "0 (the default) trains without the whitening stem.")
     try:  # before training, not after: a bad results file must not cost the run
         read_results(args.results)
     except ValueError as error:
@@ -99,11 +105,13 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def build_encoder(args: argparse.Namespace) -> keras.Model:
+def build_encoder(args: argparse.Namespace, images: np.ndarray) -> keras.Model:
+    """The encoder ``args`` names; ``images``, the training images, for ``--whiten``'s statistics only."""
     shape = (None, None, 3)  # any view size; evaluation feeds 32x32 images
     if args.encoder == "small_cnn":
         widths = tuple(int(w) for w in args.widths.split(","))
-        return models.small_cnn(widths, args.convs, input_shape=shape)
+        whitening = models.patch_whitening(images[:5000], args.whiten) if args.whiten else None
+        return models.small_cnn(widths, args.convs, input_shape=shape, whitening=whitening)
     if args.encoder == "resnet18_cifar":
         return models.resnet18_cifar(args.width, input_shape=shape)
     return models.get_encoder(args.encoder)
@@ -184,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
                                              num_small=args.small_views,
                                              labels=y if getattr(runs.METHODS[args.method], "uses_labels", False) else None)
     with precision.policy(args.precision) as chosen:
-        encoder = build_encoder(args)
+        encoder = build_encoder(args, x)
         model = build_model(args, encoder)
     (bank_x, bank_y), (probe_x, probe_y) = monitor_subsets(x, y, x_test, y_test)
     budget = TimeBudget(args.minutes * 60 - load_seconds, args.lr, warmup=args.warmup)

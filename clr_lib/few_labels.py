@@ -63,16 +63,27 @@ def plan(labelled: int, steps: int, batch_size: int) -> dict[str, int]:
     return {"batch_size": batch, "epochs": epochs, "steps": epochs * per_epoch}
 
 
-def copies(encoder: keras.Model, seed: int) -> tuple[keras.Model, keras.Model]:
-    """Two networks of ``encoder``'s architecture: one holding its weights (to fine-tune, so the
-    original is left as it is) and one newly initialised with ``seed`` (to train from scratch).
+def pretrained_copy(encoder: keras.Model) -> keras.Model:
+    """A network of ``encoder``'s architecture holding its weights: fine-tuning trains the copy and
+    leaves the original as it is."""
+    copy = keras.models.clone_model(encoder)
+    copy.set_weights(encoder.get_weights())
+    return copy
 
-    The new weights depend on ``seed`` alone: a network built right after
-    ``keras.utils.set_random_seed(seed)`` gets the very same ones."""
-    pretrained = keras.models.clone_model(encoder)
-    pretrained.set_weights(encoder.get_weights())
+
+def new_initialisation(encoder: keras.Model, seed: int) -> keras.Model:
+    """A network of ``encoder``'s architecture, newly initialised with ``seed`` (to train from scratch).
+
+    The weights depend on ``seed`` alone: a network built right after
+    ``keras.utils.set_random_seed(seed)`` gets the very same ones. Frozen layers (``trainable=False``,
+    such as ``models.patch_whitening``'s stem, computed from unlabelled images) are part of the
+    architecture and keep ``encoder``'s weights."""
     keras.utils.set_random_seed(seed)
-    return pretrained, keras.models.clone_model(encoder)
+    new = keras.models.clone_model(encoder)
+    for layer, original in zip(new.layers, encoder.layers):
+        if not original.trainable and original.weights:
+            layer.set_weights(original.get_weights())
+    return new
 
 
 def classifier_accuracy(classifier: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
@@ -129,15 +140,14 @@ def compare(
             probe = evaluation.fit_linear_probe(evaluation.extract_features(encoder, x_few), y_few)
             row[LINEAR_PROBE].append(float(probe.score(test_features, y_test)))
             for name, lr, from_probe in starts:
-                pretrained, _ = copies(encoder, seed)
                 classifier, _ = runs.train_classifier(settings, (x_few, y_few), schedule["epochs"], augment_layer,
-                                                      encoder=pretrained, seed=seed, learning_rate=lr,
+                                                      encoder=pretrained_copy(encoder), seed=seed, learning_rate=lr,
                                                       num_classes=classes,
                                                       head=probe_head(probe) if from_probe else None)
                 row[name].append(classifier_accuracy(classifier, x_test, y_test))
-            _, new = copies(encoder, seed)
             classifier, _ = runs.train_classifier(settings, (x_few, y_few), schedule["epochs"], augment_layer,
-                                                  encoder=new, seed=seed, num_classes=classes)
+                                                  encoder=new_initialisation(encoder, seed), seed=seed,
+                                                  num_classes=classes)
             row[FROM_SCRATCH].append(classifier_accuracy(classifier, x_test, y_test))
         measured[str(fraction)] = row
     return measured

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import keras
+import numpy as np
 from keras import layers
 
 from clr_lib.checks import is_positive_int
@@ -55,23 +56,60 @@ def _conv_bn_relu(x, filters: int, strides: int = 1, sync_bn: bool = False, name
     return layers.ReLU(name=f"{name}relu")(x)
 
 
+def patch_whitening(images: np.ndarray, patch: int = 2, eps: float = 5e-4) -> np.ndarray:
+    """The kernel of a frozen patch-whitening convolution, computed from unlabelled images.
+
+    ``images`` ``(N, H, W, 3)`` on 0..255 are standardised as the encoders do, and the covariance
+    ``C = V diag(lambda) V^T`` of all their ``patch x patch x 3`` patches (``d = 3 patch^2`` values
+    each) is diagonalised. Filter ``i`` is ``v_i / sqrt(lambda_i + eps)``, so its response to a patch
+    is the patch's coordinate along the ``i``-th principal direction at unit variance; the filters
+    come with their negatives, so that a ReLU after them keeps both signs (the stem of Keller
+    Jordan's airbench for CIFAR-10, after Coates and Ng's whitening of patches). Returns the
+    ``(patch, patch, 3, 2 d)`` kernel of a ``Conv2D`` without bias, ``"valid"`` padding.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or min(images.shape[1:3]) < patch or len(images) < 2:
+        raise ValueError(f"patch_whitening needs at least 2 RGB images (N, H, W, 3) of at least {patch} x {patch} "
+                         f"pixels, got shape {images.shape}.")
+    x = (images.astype(np.float64) / 255.0 - np.array(CIFAR_MEAN)) / np.array(CIFAR_STD)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (patch, patch), axis=(1, 2))  # (N, h, w, 3, p, p)
+    flat = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 3 * patch * patch)  # rows in the kernel's (p, p, 3) order
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(flat, rowvar=False))
+    filters = (eigenvectors / np.sqrt(eigenvalues + eps)).T.reshape(-1, patch, patch, 3).transpose(1, 2, 3, 0)
+    return np.concatenate([filters, -filters], axis=-1).astype(np.float32)
+
+
 def small_cnn(
     widths: Sequence[int] = (32, 64, 128, 256),
     convs_per_stage: int = 1,
     input_shape: tuple[int, int, int] = (32, 32, 3),
     sync_batch_norm: bool = False,
+    whitening: np.ndarray | None = None,
 ) -> keras.Model:
     """A plain VGG-style CNN, fast on a CPU: per stage ``convs_per_stage`` x (3x3 conv, BN, ReLU),
     then 2x2 max-pooling between stages, global average pooling at the end.
 
     Output: ``(N, widths[-1])`` features. Each pooling halves the side (rounding down), so images
-    need sides of at least ``2 ** (len(widths) - 1)`` pixels.
+    need sides of at least ``2 ** (len(widths) - 1)`` pixels. ``whitening``, a kernel from
+    ``patch_whitening``, puts a frozen patch-whitening convolution and a ReLU before the first stage
+    (its ``"valid"`` padding takes ``patch - 1`` pixels off each side). Its weights are not
+    trainable but are the model's own: copy a whitened encoder with ``set_weights``, since
+    ``keras.models.clone_model`` initialises every layer anew.
     """
     if not widths or not all(is_positive_int(w) for w in widths):
         raise ValueError(f"widths must be one positive int per stage, e.g. (32, 64, 128, 256), got {widths!r}.")
     if not is_positive_int(convs_per_stage):
         raise ValueError(f"convs_per_stage must be a positive int, got {convs_per_stage!r}.")
-    inputs, x = _pixels(input_shape, 2 ** (len(widths) - 1), "small_cnn")
+    if whitening is not None and (np.ndim(whitening) != 4 or np.shape(whitening)[2] != 3):
+        raise ValueError(f"whitening must be a (patch, patch, 3, filters) kernel from models.patch_whitening, "
+                         f"got shape {np.shape(whitening)}.")
+    trim = 0 if whitening is None else np.shape(whitening)[0] - 1
+    inputs, x = _pixels(input_shape, 2 ** (len(widths) - 1) + trim, "small_cnn")
+    if whitening is not None:
+        stem = layers.Conv2D(np.shape(whitening)[-1], np.shape(whitening)[:2], use_bias=False, trainable=False,
+                             name="whitening")
+        x = layers.ReLU(name="whitening_relu")(stem(x))
+        stem.set_weights([np.asarray(whitening, np.float32)])
     for stage, width in enumerate(widths):
         if stage:
             x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)

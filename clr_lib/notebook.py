@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from clr_lib import data
+from clr_lib import data, evaluation
 from clr_lib.config import Profile, get_profile, hardware
 
 
@@ -85,12 +85,24 @@ def mean_spread(values) -> str:
     return f"{values.mean():.1%} ± {values.std(ddof=1):.1%}"
 
 
+def _points(difference: float, low: float, high: float, seeds: str = "") -> str:
+    return f"{100 * difference:+.1f} points (95% interval {100 * low:+.1f} to {100 * high:+.1f}{seeds})"
+
+
 def claim_sentence(claim: dict) -> str:
     """One ``evaluation.evidence`` record as the text says it: the difference in points, its 95%
     interval, the seeds and the verdict in bold (Markdown)."""
-    low, high = claim["interval"]
-    return (f"{100 * claim['measured']:+.1f} points (95% interval {100 * low:+.1f} to {100 * high:+.1f}, "
-            f"{claim['seeds']} seeds each): **{claim['verdict']}**")
+    seeds = f", {claim['seeds']} seeds each"
+    return f"{_points(claim['measured'], *claim['interval'], seeds)}: **{claim['verdict']}**"
+
+
+def difference_sentence(a, b) -> tuple[str, str]:
+    """``mean(a) - mean(b)`` over seeds (``evaluation.difference_interval``) as the text says it,
+    ``"+1.2 points (95% interval -0.3 to +2.7)"``, and where that puts ``a`` against ``b``:
+    ``"above"`` or ``"below"`` when the interval excludes 0, else ``"not distinguishable from"``."""
+    difference, low, high = evaluation.difference_interval(a, b)
+    side = "above" if low > 0 else "below" if high < 0 else "not distinguishable from"
+    return _points(difference, low, high), side
 
 
 def glue_claims(claims: dict[str, dict]) -> None:

@@ -5,7 +5,7 @@ Two kinds of committed JSON files hold measured numbers:
 * ``benchmarks/results/budget.json`` (and the search files beside it): the CPU-budget runs of
   ``benchmarks/budget.py``, one entry per ``--tag`` (images seen, kNN and linear-probe top-1,
   wall time, peak memory, the accuracy-against-time curve, the machine); ``twenty_minute_runs``
-  (the commands of the runs the book compares), ``load_budget``,
+  (the commands of the runs the book compares), ``load_budget``, ``runs_on_both_machines``,
   ``budget_summary``, ``images_per_second``, ``minutes_to_reach``;
 * ``notebooks/results/<profile>/<stem>.json``: the headline numbers each chapter notebook writes
   (``save_chapter``; one folder per profile, so a ``smoke`` run never overwrites ``book``
@@ -47,6 +47,36 @@ def twenty_minute_runs(seed: int = 0) -> dict[str, str]:
     return {f"{method}-20min-seed{seed}":
             f"python benchmarks/budget.py --tag {method}-20min-seed{seed} --method {method} {arguments} --seed {seed}"
             for method, arguments in recipe.items()}
+
+
+SECOND_MACHINE_SEED = {"simclr": 2, "dcl": 2, "moco": 1, "nnclr": 1, "supervised": 1}
+"""Each method's 20-minute run on the book's second machine (a Xeon with AMX). Seed 0 of every
+method ran on the first (a Xeon without AMX), and so did SimCLR's and DCL's seed 1."""
+
+
+def machine_name(environment: Mapping) -> str:
+    """A run's machine as the book prints it: ``"<CPU model>, flags <speed flags>"``."""
+    return f"{environment['cpu']}, flags {' '.join(environment['cpu_flags'])}"
+
+
+def runs_on_both_machines(path: str | os.PathLike, methods: tuple[str, ...] = tuple(SECOND_MACHINE_SEED)) -> dict:
+    """Each method's two 20-minute runs from ``budget.json``: seed 0 and ``SECOND_MACHINE_SEED[method]``.
+
+    Returns ``{method: [first, second]}`` in the order of ``methods``, each run its
+    ``budget_summary`` with ``"seed"`` and ``"machine"`` (``machine_name``) added. Raises like
+    ``load_budget`` (with the commands to run) when a run is missing.
+    """
+    unknown = [method for method in methods if method not in SECOND_MACHINE_SEED]
+    if unknown:
+        raise ValueError(f"no second-machine run is known for {', '.join(map(repr, unknown))}; "
+                         f"the methods are {', '.join(SECOND_MACHINE_SEED)}.")
+    seeds = {method: (0, SECOND_MACHINE_SEED[method]) for method in methods}
+    wanted = {f"{method}-20min-seed{seed}": twenty_minute_runs(seed)[f"{method}-20min-seed{seed}"]
+              for method in methods for seed in seeds[method]}
+    stored = load_budget(path, wanted)
+    return {method: [budget_summary(stored[f"{method}-20min-seed{seed}"])
+                     | {"seed": seed, "machine": machine_name(stored[f"{method}-20min-seed{seed}"]["environment"])}
+                     for seed in seeds[method]] for method in methods}
 
 
 def load_budget(path: str | os.PathLike, runs: Mapping[str, str]) -> dict[str, dict]:

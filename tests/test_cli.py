@@ -214,6 +214,16 @@ def test_budget_refuses_a_budget_that_is_not_positive(minutes, monkeypatch, caps
     assert exit.value.code == 2 and "positive, finite number of minutes" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("extra", [["--whiten", "-1"], ["--whiten", "2", "--encoder", "resnet18_cifar"]])
+def test_budget_refuses_a_whitening_stem_it_cannot_build(extra, monkeypatch, capsys):
+    budget = load_budget()
+    monkeypatch.setattr(budget.data, "load_cifar10", lambda: pytest.fail("loaded the data before checking --whiten"))
+    with pytest.raises(SystemExit) as exit:
+        budget.main(["--method", "simclr", "--minutes", "1", *extra])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and "--whiten" in err and "small_cnn only" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("content", ["not json", b"\xff\xfe", "[1, 2]", "folder", "file/inside.json"])
 def test_budget_checks_the_results_file_before_training(content, tmp_path, monkeypatch, capsys):
     budget = load_budget()
@@ -283,7 +293,7 @@ def test_fine_tune_benchmark_records_every_protocol_of_a_saved_encoder(fake_cifa
     encoder, budget_file, fine_tune_file = tmp_path / "enc.keras", tmp_path / "budget.json", tmp_path / "ft.json"
     pretrain = [sys.executable, str(REPOSITORY / "benchmarks" / "budget.py"), "--method", "simclr", "--minutes", "0.05",
                 "--widths", "8,16", "--projection", "32,16", "--batch-size", "64", "--view-size", "24",
-                "--tag", "tiny", "--results", str(budget_file), "--save-encoder", str(encoder)]
+                "--whiten", "2", "--tag", "tiny", "--results", str(budget_file), "--save-encoder", str(encoder)]
     done = subprocess.run(pretrain, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     command = [sys.executable, str(REPOSITORY / "benchmarks" / "fine_tune.py"), "--encoder", str(encoder),
@@ -294,6 +304,7 @@ def test_fine_tune_benchmark_records_every_protocol_of_a_saved_encoder(fake_cifa
     assert done.stdout.strip().splitlines()[-1].startswith("tiny: 10% labels (60, ")
     run = json.loads(fine_tune_file.read_text())["tiny"]
     assert run["pretrained"] == "tiny" and run["pretrained_settings"]["widths"] == "8,16"
+    assert run["pretrained_settings"]["whiten"] == 2  # the saved encoder, its frozen stem included, loads
     assert run["encoder_file"] == "enc.keras" and run["test_images"] == 300
     row = run["fractions"]["0.1"]
     assert row["labels"] == 60 and row["batch_size"] == 16

@@ -1,4 +1,4 @@
-"""Few labels: the step plan, the copies fine-tuning and training from scratch start from, the
+"""Few labels: the step plan, the networks fine-tuning and training from scratch start from, the
 accuracy of a classifier, and ``compare``'s protocols checked against what each one promises."""
 
 import keras
@@ -35,18 +35,33 @@ def test_plan_refuses_nothing_to_train_on():
         few_labels.plan(0, 600, 64)
 
 
-def test_the_copies_hold_the_encoder_s_weights_and_a_seeded_new_initialisation():
+def test_the_pretrained_copy_holds_the_encoder_s_weights_and_training_it_leaves_the_original():
     keras.utils.set_random_seed(7)
     encoder = tiny_encoder()
     before = [w.copy() for w in encoder.get_weights()]
-    pretrained, new = few_labels.copies(encoder, seed=3)
+    pretrained = few_labels.pretrained_copy(encoder)
     assert weights_equal(pretrained, encoder) and pretrained is not encoder
-    assert not weights_equal(new, encoder)
-    assert weights_equal(new, few_labels.copies(encoder, seed=3)[1])          # the seed fixes the initialisation
-    assert not weights_equal(new, few_labels.copies(encoder, seed=4)[1])
     for kernel in pretrained.trainable_weights:
         kernel.assign(kernel + 1.0)                                           # training the copy ...
     assert all(np.array_equal(a, b) for a, b in zip(before, encoder.get_weights()))  # ... leaves the original
+
+
+def test_a_new_initialisation_depends_on_its_seed_alone():
+    keras.utils.set_random_seed(7)
+    encoder = tiny_encoder()
+    new = few_labels.new_initialisation(encoder, seed=3)
+    assert not weights_equal(new, encoder)
+    assert weights_equal(new, few_labels.new_initialisation(encoder, seed=3))  # the seed fixes the initialisation
+    assert not weights_equal(new, few_labels.new_initialisation(encoder, seed=4))
+
+
+def test_a_new_initialisation_keeps_a_frozen_whitening_stem():
+    rng = np.random.default_rng(0)
+    kernel = models.patch_whitening(rng.uniform(0, 255, (20, 8, 8, 3)))
+    encoder = models.small_cnn((4, 8), input_shape=(SIZE, SIZE, 3), whitening=kernel)
+    new = few_labels.new_initialisation(encoder, seed=3)
+    np.testing.assert_array_equal(new.get_layer("whitening").get_weights()[0], kernel)
+    assert not weights_equal(new, encoder)  # the trainable layers are new
 
 
 def test_classifier_accuracy_reads_the_argmax_of_the_logits():
@@ -66,7 +81,7 @@ def study_data():
 
 def test_compare_runs_each_protocol_from_the_network_it_names(study_data, monkeypatch):
     (x, y), test = study_data
-    keras.utils.set_random_seed(7)  # not a seed compare uses: copies(encoder, 0) would rebuild these very weights
+    keras.utils.set_random_seed(7)  # not a seed compare uses: new_initialisation(encoder, 0) would rebuild these very weights
     encoder = tiny_encoder()
     original = [w.copy() for w in encoder.get_weights()]
     started = []

@@ -1,5 +1,6 @@
 """Encoders and heads: shapes, input handling, and architecture facts checked against known counts."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -112,3 +113,34 @@ def test_resnets_minimum_image_sides():
     assert models.resnet18_cifar(width=4, input_shape=(1, 1, 3))(np.zeros((1, 1, 1, 3))).shape == (1, 32)
     with pytest.raises(ValueError, match="resnet50 halves the image side 5 times.*at least 32 x 32"):
         models.get_encoder("resnet50", input_shape=(16, 16, 3))
+
+
+def test_patch_whitening_gives_its_own_images_unit_variance_uncorrelated_patch_responses():
+    rng = np.random.default_rng(0)
+    # correlated pixels (a smooth image plus noise), so whitening has something to undo
+    base = rng.uniform(0, 255, (40, 5, 5, 3)).repeat(2, axis=1).repeat(2, axis=2)[:, :9, :9]
+    images = np.clip(base + rng.normal(0, 20, base.shape), 0, 255)
+    eps = 1e-6
+    kernel = models.patch_whitening(images, patch=2, eps=eps)
+    assert kernel.shape == (2, 2, 3, 24)
+    np.testing.assert_array_equal(kernel[..., 12:], -kernel[..., :12])  # each filter and its negative
+    # the responses, computed here by hand: every 2x2 patch (rows, then columns, then channels) times a filter
+    x = (images / 255.0 - np.array(models.CIFAR_MEAN)) / np.array(models.CIFAR_STD)
+    patches = np.stack([x[:, i:i + 8, j:j + 8] for i in (0, 1) for j in (0, 1)], axis=3).reshape(-1, 12)
+    responses = patches @ kernel[..., :12].reshape(12, 12)
+    np.testing.assert_allclose(np.cov(responses, rowvar=False), np.eye(12), atol=1e-4)
+    # the encoder's frozen stem computes the same responses (before its ReLU)
+    encoder = models.small_cnn((4, 8), input_shape=(9, 9, 3), whitening=kernel)
+    stem = keras.Model(encoder.input, encoder.get_layer("whitening").output)
+    np.testing.assert_allclose(stem.predict(images, verbose=0)[..., :12].reshape(-1, 12), responses, atol=1e-3)
+    assert all("whitening" not in w.path for w in encoder.trainable_weights)
+    assert encoder(images[:2]).shape == (2, 8)
+
+
+def test_patch_whitening_refuses_what_it_cannot_whiten():
+    with pytest.raises(ValueError, match="at least 2 RGB images"):
+        models.patch_whitening(np.zeros((1, 8, 8, 3)))
+    with pytest.raises(ValueError, match="at least 2 RGB images"):
+        models.patch_whitening(np.zeros((4, 8, 8)))
+    with pytest.raises(ValueError, match="patch_whitening"):
+        models.small_cnn((4, 8), whitening=np.zeros((2, 2, 24)))

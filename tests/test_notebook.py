@@ -95,9 +95,12 @@ def test_the_run_time_tables_are_the_notebooks_own_records(tmp_path):
     made.mkdir()
     (made / "01_a.ipynb").write_text('{"metadata": {"clr_run": {"profile": "book", "seconds": 90, "hardware": "X"}}}')
     (made / "02_b.ipynb").write_text('{"metadata": {}}')
+    (made / "03_c.ipynb").write_text('{"metadata": {"clr_run": {"profile": "book", "seconds": 30, "hardware": "Y", '
+                                     '"cpu_flags": ["avx2", "amx_tile"]}}}')
     rows = run_times.table(run_times.records(made)).splitlines()
-    assert rows[2] == "| `01_a.ipynb` | book | 1.5 min | X |" and "not recorded" in rows[3]
-    assert rows[-1] == "| all 1 timed | | 1.5 min | |"
+    assert rows[2] == "| `01_a.ipynb` | book | 1.5 min | X | not recorded |" and "not recorded" in rows[3]
+    assert rows[4] == "| `03_c.ipynb` | book | 0.5 min | Y | avx2 amx_tile |"
+    assert rows[-1] == "| all 2 timed | | 2.0 min | | |"
 
 
 def test_mean_spread_is_the_mean_and_sample_sd_over_seeds():
@@ -114,6 +117,14 @@ def test_claim_sentence_reads_an_evidence_record_in_points():
     assert sentence.startswith("+10.0 points (95% interval ")
     assert f"{100 * low:+.1f} to {100 * high:+.1f}, 3 seeds each" in sentence
     assert sentence.endswith("**supported**")
+
+
+def test_difference_sentence_places_a_against_b_by_its_interval():
+    text, side = notebook.difference_sentence([0.60, 0.62, 0.61], [0.50, 0.52, 0.51])
+    _, low, high = evaluation.difference_interval([0.60, 0.62, 0.61], [0.50, 0.52, 0.51])
+    assert text == f"+10.0 points (95% interval {100 * low:+.1f} to {100 * high:+.1f})" and side == "above"
+    assert notebook.difference_sentence([0.50, 0.52, 0.51], [0.60, 0.62, 0.61])[1] == "below"
+    assert notebook.difference_sentence([0.50, 0.60, 0.55], [0.52, 0.58, 0.54])[1] == "not distinguishable from"
 
 
 def test_backup_dir_only_for_the_long_profiles_unless_asked(monkeypatch, tmp_path):

@@ -34,6 +34,30 @@ def test_load_budget_names_the_command_of_what_is_missing(tmp_path):
     assert "--tag simclr-20min" not in str(error.value)  # only the missing run's command
 
 
+def test_runs_on_both_machines_pairs_seed_0_with_each_method_s_second_machine_seed(tmp_path):
+    first = {"cpu": "Xeon", "cpu_flags": ["avx2", "avx512f"]}
+    second = {"cpu": "Xeon", "cpu_flags": ["avx2", "avx512f", "amx_tile"]}
+    stored = {"simclr-20min-seed0": RUN | {"environment": first},
+              "simclr-20min-seed1": RUN | {"knn_top1": 0.1, "environment": first},  # not the second machine's
+              "simclr-20min-seed2": RUN | {"knn_top1": 0.6, "environment": second},
+              "nnclr-20min-seed0": RUN | {"method": "nnclr", "knn_top1": 0.5, "environment": first},
+              "nnclr-20min-seed1": RUN | {"method": "nnclr", "knn_top1": 0.55, "environment": second}}
+    path = tmp_path / "budget.json"
+    path.write_text(json.dumps(stored))
+    both = results.runs_on_both_machines(path, ("nnclr", "simclr"))
+    assert list(both) == ["nnclr", "simclr"]
+    assert [(run["seed"], run["knn_top1"]) for run in both["simclr"]] == [(0, 0.5331), (2, 0.6)]
+    assert [(run["seed"], run["knn_top1"]) for run in both["nnclr"]] == [(0, 0.5), (1, 0.55)]
+    assert both["nnclr"][1]["machine"] == "Xeon, flags avx2 avx512f amx_tile"
+    assert both["nnclr"][0]["images_per_second"] == 240.0  # each run is its budget_summary
+    del stored["nnclr-20min-seed1"]
+    path.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="no run 'nnclr-20min-seed1'.*\n.*--method nnclr .*--seed 1"):
+        results.runs_on_both_machines(path, ("nnclr", "simclr"))
+    with pytest.raises(ValueError, match="'byol'"):
+        results.runs_on_both_machines(path, ("byol",))
+
+
 def test_budget_summary_counts_images_per_second_of_training():
     summary = results.budget_summary(RUN)
     assert summary["train_seconds"] == 1200.0  # wall time minus loading the data

@@ -5,7 +5,8 @@
     python3 tasks.py runtimes --check    # change nothing; exit 1 if either file's table is out of date
 
 ``python3 tasks.py notebooks`` records, in each notebook it executes, the profile, the wall-clock
-seconds of the whole run and the machine (``metadata.clr_run``). The table lists them in the
+seconds of the whole run, the machine and its speed-relevant CPU flags (``metadata.clr_run``;
+runs stored before the flags were kept say so). The table lists them in the
 book's order; a notebook stored before that record existed says so instead of a time.
 The two files hold the table between the markers ``START`` and ``END`` below.
 """
@@ -30,14 +31,15 @@ def records(folder: Path = ROOT / "notebooks") -> dict[str, dict | None]:
 
 def table(runs: dict[str, dict | None]) -> str:
     """The markdown table of ``records``, with the total of the timed runs."""
-    lines = ["| notebook | profile | run time | machine |", "|---|---|---|---|"]
+    lines = ["| notebook | profile | run time | machine | CPU flags |", "|---|---|---|---|---|"]
     for name, run in runs.items():
         if run is None:
-            lines.append(f"| `{name}` | book | not recorded (stored before run times were kept) | |")
+            lines.append(f"| `{name}` | book | not recorded (stored before run times were kept) | | |")
         else:
-            lines.append(f"| `{name}` | {run['profile']} | {run['seconds'] / 60:.1f} min | {run['hardware']} |")
+            flags = " ".join(run["cpu_flags"]) if "cpu_flags" in run else "not recorded"
+            lines.append(f"| `{name}` | {run['profile']} | {run['seconds'] / 60:.1f} min | {run['hardware']} | {flags} |")
     timed = [run["seconds"] for run in runs.values() if run]
-    lines.append(f"| all {len(timed)} timed | | {sum(timed) / 60:.1f} min | |")
+    lines.append(f"| all {len(timed)} timed | | {sum(timed) / 60:.1f} min | | |")
     return "\n".join(lines)
 
 
