@@ -170,11 +170,11 @@ def _execute(path: Path) -> None:
         if cell.cell_type == "code":
             cell.outputs = [out for out in cell.outputs if out.get("name") != "stderr"]
     from clr_lib.config import hardware
-    from clr_lib.precision import SPEED_FLAGS, cpu_flags
+    from clr_lib.precision import speed_flags
 
     # how long the stored run took, and where: the run-time table of the README and how_to_run.md
     notebook.metadata["clr_run"] = {"profile": os.environ["CLR_PROFILE"], "seconds": round(seconds),
-                                    "hardware": hardware(), "cpu_flags": [f for f in SPEED_FLAGS if f in cpu_flags()]}
+                                    "hardware": hardware(), "cpu_flags": speed_flags()}
     nbformat.write(notebook, path)
     print(f"{path.name}: done in {seconds:.0f} s", flush=True)
 

@@ -47,6 +47,12 @@ def cpu_flags() -> set[str]:
         return set()
 
 
+def speed_flags() -> list[str]:
+    """The flags of ``SPEED_FLAGS`` this CPU has, in that order: what is recorded next to a timing."""
+    flags = cpu_flags()
+    return [flag for flag in SPEED_FLAGS if flag in flags]
+
+
 def native_bfloat16(flags: set[str] | None = None) -> bool:
     """Whether the CPU has bfloat16 arithmetic in hardware (``avx512_bf16`` or ``amx_bf16``)."""
     return bool(set(_BFLOAT16_FLAGS) & (cpu_flags() if flags is None else flags))

@@ -123,7 +123,7 @@ def environment() -> dict:
     return {
         "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
         "numpy": np.__version__, "cpu": cpu_name(), "cpu_count": os.cpu_count(),
-        "cpu_flags": [flag for flag in precision.SPEED_FLAGS if flag in precision.cpu_flags()],
+        "cpu_flags": precision.speed_flags(),
         "load_average": [round(v, 2) for v in os.getloadavg()],  # other work competing for the cores
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "data": f"{data.DATA_DIR_VAR}={Path(source).name}" if source else "keras.datasets.cifar10",

@@ -52,6 +52,11 @@ def test_cpu_flags_are_this_machines():
     assert precision.cpu_flags() == set(line.split(":", 1)[1].split())
 
 
+def test_speed_flags_are_the_listed_flags_the_cpu_has_in_the_list_s_order(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"amx_bf16", "sse2", "avx2", "avx512f"})
+    assert precision.speed_flags() == ["avx2", "avx512f", "amx_bf16"]
+
+
 def test_an_unknown_precision_names_the_choices():
     with pytest.raises(ValueError, match="'auto', 'float32', 'bfloat16', 'float16'"):
         precision.resolve("fp16")
