@@ -2,7 +2,7 @@
 
 Every method of the registry ``clr_lib.runs.METHODS`` is here but chapter 2's margin model
 (``tests/test_margin_pairs.py`` tests it) and SupCon, which trains on labels too
-(``tests/test_supcon.py``): ``test_methods.py`` trains, saves and reloads each
+(``tests/test_supcon.py``; ``mirrored_step.py`` reports its two-replica step apart): ``test_methods.py`` trains, saves and reloads each
 one, and ``mirrored_step.py`` takes its step on two replicas and compares it with one device.
 A method added to the registry joins both by itself; ``mirrored_step.py`` then stops with
 the name of what is missing until its loss in NumPy (``reference_losses.py``) is there.

@@ -11,7 +11,9 @@ gradients) and between the non-trainable state after the step (batch-norm statis
 key encoders), the sizes they are compared with, and how far the replicas' copies of a variable
 differ. It also holds each replica's own loss (the mean over its anchors) next to the mean of
 the same anchors' losses in NumPy on the global batch, the XLA decision of ``compile`` and the
-batch-norm warning. Prints one JSON line.
+batch-norm warning. SupCon, which trains on labelled batches, is reported apart (``"supcon"``):
+the same two steps, and each replica's loss next to the NumPy loss of the whole global batch,
+which every replica computes. Prints one JSON line.
 """
 
 import json
@@ -107,6 +109,26 @@ def per_replica_check(name, batch):
     return {"got": got, "expected": expected}
 
 
+def supcon_replica_check(batch):
+    """Each replica's SupCon loss against the NumPy ``L_out`` of the whole global batch: every replica
+    gathers all projections and labels, so all replicas hold the same, global, loss."""
+    reference = build("supcon")
+    with strategy.scope():
+        probe = build("supcon")
+    probe.set_weights(reference.get_weights())
+    view_a, view_b, labels = batch
+    z = np.concatenate([reference.project(v, training=True).numpy() for v in (view_a, view_b)])
+    expected = float(np.nanmean(ref.supcon_rows(z, np.concatenate([labels, labels]), reference.temperature)))
+
+    @tf.function
+    def losses(*views):
+        return strategy.run(lambda *v: probe.views_loss(v)[0], args=views)
+
+    distributed = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
+    got = [float(v) for v in strategy.experimental_local_results(losses(*next(iter(distributed))))]
+    return {"got": got, "expected": expected}
+
+
 def compare_steps(name, batches):
     single = build(name)
     with strategy.scope():
@@ -160,4 +182,6 @@ report = {"replicas": strategy.num_replicas_in_sync, "compile": compile_decision
 for name in method_cases.NAMES:
     report["methods"][name] = compare_steps(name, batches)
     report["per_replica"][name] = per_replica_check(name, batches[0])
+labelled = [batch + (rng.integers(0, 4, BATCH),) for batch in batches]  # 4 classes: positives on both replicas
+report["supcon"] = {**compare_steps("supcon", labelled), "per_replica": supcon_replica_check(labelled[0])}
 print(json.dumps(report))

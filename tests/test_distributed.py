@@ -28,11 +28,8 @@ def report() -> dict:
     return report
 
 
-@pytest.mark.parametrize("name", METHODS)
-def test_two_replicas_take_the_step_of_one_device(report, name):
-    """Same loss, same weight updates (the gradients, with SGD), same state (batch-norm statistics,
-    queue, key encoder) after each of two steps; the replicas' copies identical."""
-    method = report["methods"][name]
+def check_steps(method: dict) -> None:
+    """The two steps of one method: one device's and two replicas' agree."""
     assert method["jit_compile"] is False
     for step in method["steps"]:
         assert math.isclose(step["loss_two"], step["loss_one"], rel_tol=1e-5), step
@@ -40,6 +37,24 @@ def test_two_replicas_take_the_step_of_one_device(report, name):
         assert step["update_diff"] < 1e-4 * step["update"], step
         assert step["state_diff"] < 1e-4 * step["state"], step
         assert step["replica_spread"] == 0.0, step
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_two_replicas_take_the_step_of_one_device(report, name):
+    """Same loss, same weight updates (the gradients, with SGD), same state (batch-norm statistics,
+    queue, key encoder) after each of two steps; the replicas' copies identical."""
+    check_steps(report["methods"][name])
+
+
+def test_supcon_on_two_replicas_takes_the_step_of_one_device(report):
+    """SupCon gathers the projections and labels of the whole global batch on every replica: the
+    two steps match one device's, and each replica's loss is the global batch's L_out in NumPy
+    (so the gradient of the gathered rows is not counted once per replica)."""
+    check_steps(report["supcon"])
+    replicas = report["supcon"]["per_replica"]
+    for got in replicas["got"]:
+        assert math.isclose(got, replicas["expected"], rel_tol=1e-5), replicas
+    assert math.isclose(report["supcon"]["steps"][0]["loss_one"], replicas["expected"], rel_tol=1e-5)
 
 
 @pytest.mark.parametrize("name", METHODS)
