@@ -87,45 +87,40 @@ def anchor_losses(name, model, view_a, view_b):
                               f"to anchor_losses (formulas in reference_losses.py)")
 
 
-def per_replica_check(name, batch):
-    """Each replica's ``contrastive_loss`` against the NumPy mean over its own anchors."""
+def replica_losses(name, batch, loss):
+    """A model built like ``name``'s reference, under the strategy and with its weights, and each
+    replica's ``loss(model, *views)`` on ``batch`` split over the replicas. Returns
+    ``(reference, [loss of replica 0, loss of replica 1])``."""
     reference = build(name)
     with strategy.scope():
         probe = build(name)
     probe.set_weights(reference.get_weights())
+
+    @tf.function
+    def losses(*views):
+        return strategy.run(lambda *v: loss(probe, *v), args=views)
+
+    distributed = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
+    return reference, [float(v) for v in strategy.experimental_local_results(losses(*next(iter(distributed))))]
+
+
+def per_replica_check(name, batch):
+    """Each replica's ``contrastive_loss`` against the NumPy mean over its own anchors."""
+    reference, got = replica_losses(name, batch, lambda model, a, b: model.contrastive_loss(a, b)[0])
     directions = anchor_losses(name, reference, *batch)
     per_replica = BATCH // REPLICAS
     expected = [float(np.mean([rows[images // per_replica == r].mean() for rows, images in directions]))
                 for r in range(REPLICAS)]
-    def replica_loss(view_a, view_b):
-        return probe.contrastive_loss(view_a, view_b)[0]
-
-    @tf.function
-    def losses(view_a, view_b):
-        return strategy.run(replica_loss, args=(view_a, view_b))
-
-    distributed = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
-    got = [float(v) for v in strategy.experimental_local_results(losses(*next(iter(distributed))))]
     return {"got": got, "expected": expected}
 
 
 def supcon_replica_check(batch):
     """Each replica's SupCon loss against the NumPy ``L_out`` of the whole global batch: every replica
     gathers all projections and labels, so all replicas hold the same, global, loss."""
-    reference = build("supcon")
-    with strategy.scope():
-        probe = build("supcon")
-    probe.set_weights(reference.get_weights())
+    reference, got = replica_losses("supcon", batch, lambda model, *views: model.views_loss(views)[0])
     view_a, view_b, labels = batch
     z = np.concatenate([reference.project(v, training=True).numpy() for v in (view_a, view_b)])
     expected = float(np.nanmean(ref.supcon_rows(z, np.concatenate([labels, labels]), reference.temperature)))
-
-    @tf.function
-    def losses(*views):
-        return strategy.run(lambda *v: probe.views_loss(v)[0], args=views)
-
-    distributed = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
-    got = [float(v) for v in strategy.experimental_local_results(losses(*next(iter(distributed))))]
     return {"got": got, "expected": expected}
 
 
